@@ -1,0 +1,51 @@
+# Every target creates .venv and installs the pinned dependencies (requirements.lock) first.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+
+export RESYNC_DATABASE_URL ?= sqlite:///var/resync.db
+
+.PHONY: install run run-legacy run-new run-sim test lint db-upgrade db-seed bench browser clean
+
+$(STAMP): requirements.lock pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.lock
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+db-upgrade: $(STAMP)
+	$(PY) -m migrations upgrade
+
+db-seed: db-upgrade
+	$(PY) -m migrations seed
+
+run-sim: $(STAMP)
+	$(PY) -m tws_sim --port 8100
+
+# The legacy app alone under gunicorn on :8001, with the simulator on :8100.
+run-legacy: db-seed
+	$(PY) -m tws_sim --port 8100 & sim=$$!; trap "kill $$sim" EXIT INT TERM; \
+	$(VENV)/bin/gunicorn --bind 127.0.0.1:8001 --workers 2 --threads 4 "legacy_flask:create_app()"
+
+# The FastAPI app alone under uvicorn on :8002, with the simulator on :8100.
+run-new: db-seed
+	$(PY) -m tws_sim --port 8100 & sim=$$!; trap "kill $$sim" EXIT INT TERM; \
+	$(VENV)/bin/uvicorn --factory resync_fastapi.main:create_app --host 127.0.0.1 --port 8002
+
+# The main job: the simulator and the strangler proxy (both apps) on :8000.
+run: db-seed
+	$(PY) -m tws_sim --port 8100 & sim=$$!; trap "kill $$sim" EXIT INT TERM; \
+	$(VENV)/bin/resync-strangler serve --host 127.0.0.1 --port 8000
+
+test: $(STAMP)
+	$(PY) -m pytest
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+clean:
+	rm -rf var .pytest_cache .ruff_cache .mypy_cache
