@@ -1,0 +1,91 @@
+"""The shared schema: upgrades, full-text search plumbing and the seed, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import create_engine, inspect, pool, text
+
+import migrations
+from migrations.seed import AGENTS, chunk_text
+
+EXPECTED_TABLES = {
+    "users",
+    "revoked_tokens",
+    "login_attempts",
+    "agents",
+    "chat_messages",
+    "audit_items",
+    "rag_files",
+    "rag_chunks",
+}
+
+
+def _engine(url: str):
+    return create_engine(migrations.sync_engine_url(url), poolclass=pool.NullPool)
+
+
+def test_upgrade_creates_every_table_at_head(database_url: str) -> None:
+    tables = set(inspect(_engine(database_url)).get_table_names())
+    assert tables >= EXPECTED_TABLES
+    assert migrations.current_revision(database_url) == "0001"
+
+
+def test_seed_adds_demo_data_in_every_state(database_url: str) -> None:
+    with _engine(database_url).connect() as conn:
+        roles = dict(conn.execute(text("SELECT username, role FROM users")).all())
+        states = dict(
+            conn.execute(text("SELECT status, COUNT(*) FROM audit_items GROUP BY status")).all()
+        )
+        agent_ids = {row[0] for row in conn.execute(text("SELECT id FROM agents"))}
+        files = conn.execute(text("SELECT COUNT(*), SUM(chunks) FROM rag_files")).one()
+        chunk_rows = conn.execute(text("SELECT COUNT(*) FROM rag_chunks")).scalar_one()
+    assert roles == {"admin": "admin", "operator": "operator", "viewer": "viewer"}
+    assert states == {"pending": 14, "approved": 9, "rejected": 7}
+    assert {"tws-troubleshooting", "tws-general"} <= agent_ids == {a["id"] for a in AGENTS}
+    assert files[0] >= 3
+    assert files[1] == chunk_rows
+
+
+def test_seed_is_idempotent(database_url: str) -> None:
+    report = migrations.seed(database_url, environment="test")
+    assert (report.users, report.agents, report.audit_items, report.documents) == ([], [], 0, [])
+
+
+def test_production_seed_creates_no_demo_users(tmp_path) -> None:
+    url = f"sqlite:///{tmp_path / 'prod.db'}"
+    migrations.upgrade(url)
+    report = migrations.seed(url, environment="production")
+    assert report.users == []
+    with _engine(url).connect() as conn:
+        assert conn.execute(text("SELECT COUNT(*) FROM users")).scalar_one() == 0
+        assert conn.execute(text("SELECT COUNT(*) FROM agents")).scalar_one() == len(AGENTS)
+
+
+def test_full_text_index_follows_inserts_and_deletes(database_url: str) -> None:
+    engine = _engine(database_url)
+    if engine.dialect.name == "postgresql":
+        query = text(
+            "SELECT COUNT(*) FROM rag_chunks WHERE tsv @@ to_tsquery('english', 'netman')"
+        )
+    else:
+        query = text("SELECT COUNT(*) FROM rag_chunks_fts WHERE rag_chunks_fts MATCH '\"netman\"'")
+    with engine.begin() as conn:
+        assert conn.execute(query).scalar_one() == 1
+        conn.execute(text("DELETE FROM rag_chunks WHERE content LIKE '%netman%'"))
+        assert conn.execute(query).scalar_one() == 0
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        pytest.param("", [], id="empty"),
+        pytest.param("one\n\ntwo", ["one\n\ntwo"], id="paragraphs-packed"),
+        pytest.param("a" * 600 + "\n\n" + "b" * 600, ["a" * 600, "b" * 600], id="split-when-full"),
+        pytest.param("c" * 2500, ["c" * 1000, "c" * 1000, "c" * 500], id="long-paragraph-cut"),
+        pytest.param("x\r\n\r\ny", ["x\n\ny"], id="crlf-normalised"),
+        pytest.param("\n\n\nz\n\n\n", ["z"], id="blank-runs-ignored"),
+    ],
+)
+def test_chunk_text_follows_the_contract(content: str, expected: list[str]) -> None:
+    assert chunk_text(content) == expected
+    assert all(len(chunk) <= 1000 for chunk in chunk_text(content))
