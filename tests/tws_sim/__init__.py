@@ -1,0 +1,1 @@
+"""Tests of the TWS simulator (tws_sim)."""
