@@ -27,6 +27,7 @@ __all__ = [
     "FlagStore",
     "PlannedChange",
     "VersionCallback",
+    "check_page",
     "plan_changes",
     "utc_now",
 ]
@@ -41,6 +42,12 @@ MAX_POLL_BACKOFF = 5.0
 def utc_now() -> datetime:
     """Return the current UTC time at second precision (how the team stores timestamps)."""
     return datetime.now(UTC).replace(microsecond=0)
+
+
+def check_page(limit: int, offset: int) -> None:
+    """Reject a negative page size or offset (backends read them as "no limit")."""
+    if limit < 0 or offset < 0:
+        raise ValueError(f"limit and offset must not be negative (got {limit}, {offset})")
 
 
 @dataclass(frozen=True, slots=True)
