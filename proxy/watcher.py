@@ -1,0 +1,196 @@
+"""Keep a worker's in-memory flag table in step with the store, and keep serving when it is down.
+
+The watcher loads the table at start, reloads it when the store announces a new version (or a
+periodic check finds one), and hands each new table to ``on_table`` so the proxy can swap its
+compiled route table in one assignment. When the store cannot be reached it keeps the last good
+table, logs ``flag_store_unreachable`` once per outage, retries with backoff and logs
+``flag_store_recovered`` when the store answers again. Nothing it meets is allowed to end the
+worker: every failure is logged and retried.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable
+from types import TracebackType
+from typing import Self
+
+import structlog
+
+from proxy.modes import FlagTable
+from proxy.stores.base import FlagStore
+
+__all__ = ["FlagWatcher"]
+
+log = structlog.get_logger("proxy.watcher")
+
+
+class FlagWatcher:
+    """Watch a flag store for one worker; use as ``async with`` or call start()/stop().
+
+    ``on_table(table)`` is called with every new table (the first one included) from the event
+    loop; it should be quick (compile and assign). ``on_health(up)`` and ``on_version(version)``
+    are optional hooks for metrics (``strangler_flag_store_up``, ``strangler_flag_version``),
+    so the watcher needs no metrics library.
+
+    ``check_interval`` is how often the watcher asks the store for its version even without a
+    notification (the health check and a safety net); after a failure it retries sooner, then
+    backs off doubling up to ``max_backoff`` seconds.
+    """
+
+    def __init__(
+        self,
+        store: FlagStore,
+        on_table: Callable[[FlagTable], None],
+        *,
+        check_interval: float = 1.0,
+        max_backoff: float = 5.0,
+        on_health: Callable[[bool], None] | None = None,
+        on_version: Callable[[int], None] | None = None,
+    ) -> None:
+        self.store = store
+        self._on_table = on_table
+        self._on_health = on_health
+        self._on_version = on_version
+        self.check_interval = check_interval
+        self.max_backoff = max_backoff
+        self.table: FlagTable | None = None
+        self.healthy = False
+        self._reported_health: bool | None = None
+        self.last_error: str | None = None
+        self._down_since: float | None = None
+        self._backoff = check_interval
+        self._lock = asyncio.Lock()
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def version(self) -> int | None:
+        """The version of the table in use, ``None`` before the first successful load."""
+        return self.table.version if self.table is not None else None
+
+    async def start(self) -> None:
+        """Load the table once (failure is logged, not raised), then watch in the background."""
+        if self._task is not None:
+            return
+        await self.refresh()
+        self._task = asyncio.create_task(self._run(), name="flag-watcher")
+
+    async def stop(self) -> None:
+        """Stop watching; the last table stays available in :attr:`table`."""
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    async def refresh(self) -> bool:
+        """Ask the store now and apply a new table if there is one; return whether it answered."""
+        async with self._lock:
+            try:
+                version = await self.store.version()
+                if self.table is None or version != self.table.version:
+                    self._apply(await self.store.load())
+            except Exception as exc:  # any failure means "keep the last table"
+                self._mark_down(exc)
+                return False
+            self._mark_up()
+            return True
+
+    def offer(self, table: FlagTable) -> bool:
+        """Apply a table known to be fresh (what ``set_flags`` returned) if it is newer.
+
+        Lets the worker that made a change serve it at once, without waiting for the
+        notification round trip. Returns whether the table was applied.
+        """
+        if self.table is not None and table.version <= self.table.version:
+            return False
+        self._apply(table)
+        return True
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                async with self.store.subscribe(self._notified):
+                    while True:
+                        delay = self.check_interval if self.healthy else self._backoff
+                        with contextlib.suppress(TimeoutError):
+                            await asyncio.wait_for(self._wake.wait(), delay)
+                        self._wake.clear()
+                        await self.refresh()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # a bug here must not stop the worker; log it and start over
+                log.exception("flag_watcher_failed")
+                await asyncio.sleep(self.max_backoff)
+
+    async def _notified(self, version: int) -> None:
+        if version != self.version:
+            self._wake.set()
+
+    def _apply(self, table: FlagTable) -> None:
+        previous = self.version
+        self.table = table
+        log.info("flag_table_loaded", version=table.version, previous=previous, routes=len(table))
+        try:
+            self._on_table(table)
+        except Exception:
+            log.exception("flag_table_rejected", version=table.version)
+        if self._on_version is not None:
+            self._call_hook(self._on_version, table.version)
+
+    def _mark_down(self, exc: Exception) -> None:
+        self.last_error = f"{type(exc).__name__}: {exc}"
+        if self._down_since is None:
+            self._down_since = time.monotonic()
+            self._backoff = self.check_interval
+            log.warning(
+                "flag_store_unreachable",
+                store=repr(self.store),
+                error=self.last_error,
+                version=self.version,
+            )
+        else:
+            self._backoff = min(self._backoff * 2, self.max_backoff)
+        self._set_health(False)
+
+    def _mark_up(self) -> None:
+        if self._down_since is not None:
+            outage = time.monotonic() - self._down_since
+            log.info(
+                "flag_store_recovered",
+                store=repr(self.store),
+                version=self.version,
+                outage_seconds=round(outage, 3),
+            )
+            self._down_since = None
+            self.last_error = None
+        self._set_health(True)
+
+    def _set_health(self, up: bool) -> None:
+        self.healthy = up
+        if up != self._reported_health:
+            self._reported_health = up
+            if self._on_health is not None:
+                self._call_hook(self._on_health, up)
+
+    @staticmethod
+    def _call_hook(hook: Callable[[bool], None] | Callable[[int], None], value: object) -> None:
+        try:
+            hook(value)  # type: ignore[arg-type]
+        except Exception:
+            log.exception("flag_watcher_hook_failed")
