@@ -1,0 +1,298 @@
+"""Keep the flag table in Redis: a hash of routes, a version counter, pub/sub for changes.
+
+Keys (``strangler`` is the default prefix)::
+
+    strangler:flags            hash   route -> JSON {mode, percent, dry_run, updated_at, updated_by}
+    strangler:version          string the table's version
+    strangler:events           list   every event as JSON, newest first
+    strangler:events:<route>   list   the same, for one route
+    strangler:event_seq        string last event id handed out
+
+A change is an optimistic transaction: ``WATCH`` the version and the hash, read them, plan the
+change, then ``MULTI``/``EXEC`` the writes together with ``PUBLISH strangler:flags <version>``.
+``EXEC`` fails if another writer got in between, and the change is planned again (or a
+:class:`~proxy.errors.VersionConflict` is raised when the caller asked for a specific version).
+Pub/sub messages are lost while a subscriber reconnects, so subscribers also poll the version.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import AsyncIterator, Sequence
+from datetime import datetime
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import redis.asyncio as aioredis
+import structlog
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError, WatchError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from proxy.errors import StoreError, StoreUnavailable, VersionConflict
+from proxy.modes import FlagChange, FlagEvent, FlagTable, Mode, RouteFlag
+from proxy.stores.base import FlagStore, VersionCallback, check_page, plan_changes, utc_now
+
+__all__ = ["RedisFlagStore"]
+
+log = structlog.get_logger("proxy.stores.redis")
+
+MAX_RECONNECT_BACKOFF = 5.0
+
+
+class RedisFlagStore(FlagStore):
+    """A flag store in Redis, shared by every worker and host that can reach it."""
+
+    def __init__(
+        self,
+        url: str = "redis://127.0.0.1:6379/0",
+        *,
+        prefix: str = "strangler",
+        poll_interval: float = 1.0,
+        socket_timeout: float = 2.0,
+    ) -> None:
+        self.url = url
+        self.prefix = prefix
+        self.poll_interval = poll_interval
+        self.socket_timeout = socket_timeout
+        self.flags_key = f"{prefix}:flags"
+        self.version_key = f"{prefix}:version"
+        self.events_key = f"{prefix}:events"
+        self.sequence_key = f"{prefix}:event_seq"
+        self.channel = f"{prefix}:flags"
+        self._client: aioredis.Redis | None = None
+
+    @classmethod
+    def from_url(cls, url: str, **options: Any) -> RedisFlagStore:
+        """Build a store from a URL whose optional ``?prefix=`` query names the key prefix."""
+        parts = urlsplit(url)
+        query = dict(parse_qsl(parts.query))
+        if "prefix" in query:
+            options.setdefault("prefix", query.pop("prefix"))
+        url = urlunsplit(parts._replace(query=urlencode(query)))
+        return cls(url, **options)
+
+    def __repr__(self) -> str:
+        parts = urlsplit(self.url)
+        host = parts.hostname or parts.path  # unix:// URLs keep the socket in the path
+        where = f"{host}:{parts.port}" if parts.port else host
+        return f"RedisFlagStore({where!r}, prefix={self.prefix!r})"
+
+    def route_events_key(self, route: str) -> str:
+        """The key of one route's event list."""
+        return f"{self.events_key}:{route}"
+
+    async def open(self) -> None:
+        if self._client is None:
+            self._client = aioredis.Redis.from_url(
+                self.url,
+                decode_responses=True,
+                socket_timeout=self.socket_timeout,
+                socket_connect_timeout=self.socket_timeout,
+            )
+        async with self._translate():
+            await self._client.set(self.version_key, 0, nx=True)
+
+    async def close(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            await client.aclose()
+
+    async def load(self) -> FlagTable:
+        async with self._translate() as client, client.pipeline(transaction=True) as pipe:
+            pipe.get(self.version_key)
+            pipe.hgetall(self.flags_key)
+            version, raw = await pipe.execute()
+        return FlagTable.from_flags(_version(version), _decode_flags(raw))
+
+    async def version(self) -> int:
+        async with self._translate() as client:
+            return _version(await client.get(self.version_key))
+
+    async def set_flags(
+        self,
+        changes: Sequence[FlagChange],
+        *,
+        actor: str,
+        reason: str,
+        expected_version: int | None = None,
+    ) -> FlagTable:
+        changes = list(changes)
+        async with self._translate() as client, client.pipeline(transaction=True) as pipe:
+            while True:
+                try:
+                    return await self._try_set(pipe, changes, actor, reason, expected_version)
+                except WatchError:
+                    continue  # another writer committed between WATCH and EXEC: plan again
+
+    async def _try_set(
+        self,
+        pipe: Any,
+        changes: list[FlagChange],
+        actor: str,
+        reason: str,
+        expected_version: int | None,
+    ) -> FlagTable:
+        await pipe.watch(self.version_key, self.flags_key)
+        version = _version(await pipe.get(self.version_key))
+        if expected_version is not None and version != expected_version:
+            await pipe.unwatch()
+            raise VersionConflict(expected_version, version)
+        current = {flag.route: flag for flag in _decode_flags(await pipe.hgetall(self.flags_key))}
+        at = utc_now()
+        planned = plan_changes(current, changes, actor=actor, at=at)
+        if not planned:
+            await pipe.unwatch()
+            return FlagTable(version, current)
+        # Ids are handed out after WATCH, so a committed change always has larger ids than
+        # every change committed before it; a lost race only leaves a gap.
+        last_id = int(await pipe.incrby(self.sequence_key, len(planned)))
+        new_version = version + 1
+        pipe.multi()
+        pipe.set(self.version_key, new_version)
+        pipe.hset(
+            self.flags_key,
+            mapping={item.flag.route: _encode_flag(item.flag) for item in planned},
+        )
+        for offset, item in enumerate(planned):
+            event = {
+                "id": last_id - len(planned) + 1 + offset,
+                "version": new_version,
+                "route": item.flag.route,
+                "from": item.from_mode,
+                "to": item.flag.mode.value,
+                "percent": item.flag.percent,
+                "actor": actor,
+                "reason": reason,
+                "at": at.isoformat(),
+            }
+            encoded = json.dumps(event, separators=(",", ":"))
+            pipe.lpush(self.events_key, encoded)
+            pipe.lpush(self.route_events_key(item.flag.route), encoded)
+            current[item.flag.route] = item.flag
+        pipe.publish(self.channel, str(new_version))
+        await pipe.execute()
+        return FlagTable(new_version, current)
+
+    async def events(
+        self, *, limit: int = 50, offset: int = 0, route: str | None = None
+    ) -> list[FlagEvent]:
+        check_page(limit, offset)
+        if limit == 0:
+            return []
+        key = self.events_key if route is None else self.route_events_key(route)
+        async with self._translate() as client:
+            raw = await client.lrange(key, offset, offset + limit - 1)
+        return [_decode_event(item) for item in raw]
+
+    async def count_events(self, *, route: str | None = None) -> int:
+        key = self.events_key if route is None else self.route_events_key(route)
+        async with self._translate() as client:
+            return int(await client.llen(key))
+
+    async def is_empty(self) -> bool:
+        async with self._translate() as client:
+            return int(await client.hlen(self.flags_key)) == 0
+
+    async def _listen(self, notify: VersionCallback) -> None:
+        """Relay versions published on the channel; resubscribe (and catch up) after a drop."""
+        backoff = 0.1
+        while True:
+            client = self._client
+            if client is None:  # closed: polling reports the outage; wait to be reopened
+                await asyncio.sleep(self.poll_interval)
+                continue
+            pubsub = client.pubsub(ignore_subscribe_messages=True)
+            try:
+                await pubsub.subscribe(self.channel)
+                # Anything published while we were away is lost: read the version instead.
+                await notify(_version(await client.get(self.version_key)))
+                backoff = 0.1
+                while True:
+                    message = await pubsub.get_message(timeout=self.poll_interval * 5)
+                    if message is not None and message.get("type") == "message":
+                        with contextlib.suppress(TypeError, ValueError):
+                            await notify(int(message["data"]))
+            except (RedisError, OSError) as exc:
+                log.debug("flag_store_subscription_lost", store=repr(self), error=repr(exc))
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, MAX_RECONNECT_BACKOFF)
+            finally:
+                with contextlib.suppress(RedisError, OSError):
+                    await pubsub.aclose()
+
+    @contextlib.asynccontextmanager
+    async def _translate(self) -> AsyncIterator[aioredis.Redis]:
+        """Yield the client, turning Redis failures into the proxy's store errors."""
+        client = self._client
+        if client is None:
+            raise StoreUnavailable(f"{self!r} is not open")
+        try:
+            yield client
+        except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+            raise StoreUnavailable(f"{self!r} unreachable: {exc}") from exc
+        except WatchError:
+            raise
+        except RedisError as exc:
+            raise StoreError(f"{self!r} failed: {exc}") from exc
+
+
+def _version(raw: object) -> int:
+    return int(raw) if raw is not None else 0  # type: ignore[call-overload]
+
+
+def _encode_flag(flag: RouteFlag) -> str:
+    return json.dumps(
+        {
+            "mode": flag.mode.value,
+            "percent": flag.percent,
+            "dry_run": flag.dry_run,
+            "updated_at": flag.updated_at.isoformat() if flag.updated_at else None,
+            "updated_by": flag.updated_by,
+        },
+        separators=(",", ":"),
+    )
+
+
+def _decode_flags(raw: dict[str, str]) -> list[RouteFlag]:
+    flags = []
+    for route, encoded in raw.items():
+        try:
+            data = json.loads(encoded)
+            flags.append(
+                RouteFlag(
+                    route=route,
+                    mode=Mode(data["mode"]),
+                    percent=int(data.get("percent", 0)),
+                    dry_run=bool(data.get("dry_run", False)),
+                    updated_at=_timestamp(data.get("updated_at")),
+                    updated_by=data.get("updated_by"),
+                )
+            )
+        except (ValueError, KeyError, TypeError) as exc:
+            raise StoreError(f"flag store holds an invalid entry for {route!r}: {exc}") from exc
+    return flags
+
+
+def _decode_event(encoded: str) -> FlagEvent:
+    try:
+        data = json.loads(encoded)
+        return FlagEvent(
+            id=int(data["id"]),
+            version=int(data["version"]),
+            route=data["route"],
+            from_mode=data["from"],
+            to_mode=data["to"],
+            percent=int(data["percent"]),
+            actor=data["actor"],
+            reason=data["reason"],
+            at=datetime.fromisoformat(data["at"]),
+        )
+    except (ValueError, KeyError, TypeError) as exc:
+        raise StoreError(f"flag store holds an invalid event: {exc}") from exc
+
+
+def _timestamp(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
