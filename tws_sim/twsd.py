@@ -61,7 +61,8 @@ async def faults_middleware(request: web.Request, handler: Handler) -> web.Strea
         await asyncio.sleep(plan.timeout_seconds)
     elif plan.fault is Fault.RESET:
         _reset_connection(request)
-        # Nothing can be written now; this stops aiohttp from trying to.
+        # Nothing can be written now. aiohttp treats a cancelled handler as a client that went
+        # away mid-request: it drops the request quietly and keeps serving.
         raise asyncio.CancelledError
     return await handler(request)
 
