@@ -15,9 +15,8 @@ from tws_sim.faults import FaultInjector
 from tws_sim.settings import ServerSettings
 from tws_sim.twsd import create_twsd_app
 
-__all__ = ["INJECTOR", "create_app"]
+__all__ = ["create_app"]
 
-INJECTOR = web.AppKey("injector", FaultInjector)
 logger = structlog.get_logger("tws_sim")
 
 
@@ -64,7 +63,6 @@ def create_app(settings: ServerSettings | None = None) -> web.Application:
     if settings.access_log:
         middlewares.insert(0, access_log_middleware)
     app = web.Application(middlewares=middlewares)
-    app[INJECTOR] = injector
     add_control_routes(app, injector)
     app.add_subapp("/twsd", create_twsd_app(catalog, injector, settings.user, settings.password))
     return app

@@ -41,7 +41,7 @@ class JobQuery:
 
         def text(key: str) -> str | None:
             value = params.get(key)
-            return value.strip() or None if value is not None else None
+            return (value.strip() or None) if value is not None else None
 
         def integer(key: str, default: int, low: int, high: int | None) -> int:
             raw = text(key)

@@ -42,7 +42,7 @@ def start(args: list[str], env: dict[str, str]) -> tuple[subprocess.Popen[bytes]
 @pytest.fixture(scope="module")
 def seeded() -> Iterator[tuple[subprocess.Popen[bytes], str]]:
     """A process given its seed on the command line and its credentials in the environment."""
-    env = {"TWS_SIM_SEED": "1", "TWS_SIM_USER": "ops", "TWS_SIM_PASSWORD": "pw",
+    env = {"TWS_SIM_SEED": "1", "TWS_SIM_USER": "ops", "TWS_SIM_PASSWORD": "s3cret-pw",
            "TWS_SIM_LATENCY_MS": "1"}  # fmt: skip
     process, base = start(["--seed", "7"], env)
     yield process, base
@@ -58,7 +58,7 @@ def test_the_process_serves_the_seed_from_its_command_line(
 ) -> None:
     _, base = seeded
     body = httpx.get(
-        f"{base}/twsd/model/jobdefinition?limit=1000", auth=("ops", "pw"), timeout=5
+        f"{base}/twsd/model/jobdefinition?limit=1000", auth=("ops", "s3cret-pw"), timeout=5
     ).json()
     assert body["items"] == build_dataset(7).jobs
 
@@ -67,7 +67,10 @@ def test_the_process_takes_credentials_and_latency_from_the_environment(
     seeded: tuple[subprocess.Popen[bytes], str],
 ) -> None:
     _, base = seeded
-    assert httpx.get(f"{base}/twsd/plan/current", auth=("ops", "pw"), timeout=5).status_code == 200
+    assert (
+        httpx.get(f"{base}/twsd/plan/current", auth=("ops", "s3cret-pw"), timeout=5).status_code
+        == 200
+    )
     default = httpx.get(f"{base}/twsd/plan/current", auth=("twsuser", "twspass"), timeout=5)
     assert default.status_code == 401
     assert httpx.get(f"{base}/_control", timeout=5).json()["latency_ms"] == 1.0
@@ -80,10 +83,11 @@ def test_the_process_logs_its_start_as_json_and_stops_cleanly_on_sigterm(
     process.send_signal(signal.SIGTERM)
     assert process.wait(timeout=10) == 0
     assert process.stderr is not None
-    first = process.stderr.read().decode().splitlines()[0]
+    output = process.stderr.read().decode()
+    first = output.splitlines()[0]
     assert '"event": "tws_sim started"' in first
     assert '"seed": 7' in first
-    assert "pw" not in first.replace('"port"', "")
+    assert "s3cret-pw" not in output
 
 
 def test_a_bad_environment_stops_the_process_with_a_message() -> None:
