@@ -62,6 +62,8 @@ class RedisFlagStore(FlagStore):
         self.events_key = f"{prefix}:events"
         self.sequence_key = f"{prefix}:event_seq"
         self.channel = f"{prefix}:flags"
+        # Shown by CLIENT LIST, so an operator can tell (and kill) this store's connections.
+        self.client_name = f"{prefix}-flags".replace(" ", "_")
         self._client: aioredis.Redis | None = None
 
     @classmethod
@@ -91,6 +93,7 @@ class RedisFlagStore(FlagStore):
                 decode_responses=True,
                 socket_timeout=self.socket_timeout,
                 socket_connect_timeout=self.socket_timeout,
+                client_name=self.client_name,
             )
         async with self._translate():
             await self._client.set(self.version_key, 0, nx=True)
