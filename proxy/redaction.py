@@ -1,0 +1,102 @@
+"""Strip secrets from anything the proxy keeps: headers, JSON, forms, query strings, free text.
+
+Mismatch records hold real requests and responses, and they are listed over the admin API and
+the CLI, so nothing that could let a reader act as someone else may survive in them:
+credentials headers, cookies, passwords, tokens. Redaction is by name (headers, JSON keys, form
+and query fields) and, as a net under that, by shape: any JWT-looking or ``Bearer`` string
+anywhere in free text is replaced too.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from typing import Any
+from urllib.parse import parse_qsl, urlencode
+
+__all__ = [
+    "REDACTED",
+    "SECRET_HEADERS",
+    "is_secret_name",
+    "redact_headers",
+    "redact_json",
+    "redact_query",
+    "redact_text",
+]
+
+REDACTED = "[REDACTED]"
+
+SECRET_HEADERS = frozenset(
+    {
+        "authorization",
+        "proxy-authorization",
+        "cookie",
+        "set-cookie",
+        "x-api-key",
+        "x-auth-token",
+        "x-csrf-token",
+        "x-resync-dry-run",
+    }
+)
+
+# Field names (compared case-insensitively, with -/_ treated alike) whose values are secrets.
+_SECRET_NAMES = re.compile(
+    r"(^|_)(password|passwd|pwd|secret|token|access_token|refresh_token|id_token|api_key|"
+    r"apikey|authorization|cookie|credentials?|private_key|client_secret|jti|sid)($|_)"
+)
+_JWT_ANYWHERE = re.compile(r"eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*")
+_BEARER = re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]+")
+_FORM_SECRET = re.compile(r"(?i)((?:^|[&\s\"'])(?:password|[a-z_]*token|secret)=)[^&\s\"']*")
+
+
+# Names that match the pattern above but carry no secret.
+_NOT_SECRET = frozenset({"token_type"})
+
+
+def is_secret_name(name: str) -> bool:
+    """Tell whether a field called ``name`` holds a secret (``password``, ``refresh_token``...)."""
+    key = name.strip().lower().replace("-", "_")
+    return key not in _NOT_SECRET and bool(_SECRET_NAMES.search(key))
+
+
+def redact_text(text: str) -> str:
+    """Replace JWTs, ``Bearer``/``Basic`` credentials and ``password=`` pairs in free text."""
+    text = _JWT_ANYWHERE.sub(REDACTED, text)
+    text = _BEARER.sub(lambda m: f"{m.group(1)} {REDACTED}", text)
+    return _FORM_SECRET.sub(lambda m: m.group(1) + REDACTED, text)
+
+
+def redact_json(value: Any) -> Any:
+    """Return a copy of a JSON value with secret fields replaced and free text scrubbed."""
+    if isinstance(value, dict):
+        return {
+            k: REDACTED if is_secret_name(str(k)) and v is not None else redact_json(v)
+            for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [redact_json(v) for v in value]
+    if isinstance(value, str):
+        return redact_text(value)
+    return value
+
+
+def redact_headers(headers: Iterable[tuple[bytes | str, bytes | str]]) -> list[list[str]]:
+    """Return headers as ``[name, value]`` pairs with credential headers' values replaced."""
+    redacted = []
+    for raw_name, raw_value in headers:
+        name = raw_name.decode("latin-1") if isinstance(raw_name, bytes) else raw_name
+        value = raw_value.decode("latin-1") if isinstance(raw_value, bytes) else raw_value
+        name = name.lower()
+        secret = name in SECRET_HEADERS or is_secret_name(name)
+        redacted.append([name, REDACTED if secret else redact_text(value)])
+    return redacted
+
+
+def redact_query(query: str) -> str:
+    """Return a query string with secret parameters' values replaced."""
+    if not query:
+        return query
+    pairs = parse_qsl(query, keep_blank_values=True)
+    return urlencode(
+        [(k, REDACTED if is_secret_name(k) else redact_text(v)) for k, v in pairs], safe="[]"
+    )
