@@ -534,9 +534,10 @@
     $("parity-covered").max = Math.max(total, 1);
     $("parity-covered").value = covered;
     const passing = parity.passing;
-    if (passing === null || passing === undefined) {
+    const notRun = passing === null || passing === undefined;
+    $("parity-passing").hidden = notRun;
+    if (notRun) {
       setText($("parity-passing-text"), "not run");
-      $("parity-passing").removeAttribute("value"); // indeterminate
     } else {
       setText($("parity-passing-text"), `${passing} of ${covered}`);
       $("parity-passing").max = Math.max(covered, 1);
@@ -553,7 +554,7 @@
     const { items = [], total = 0 } = result.value;
     setText(
       $("events-count"),
-      total ? `Newest first · ${Math.min(items.length, total)} of ${total} changes` : "No flag changes yet.",
+      total ? `Newest first · showing ${Math.min(items.length, total)} of ${total}` : "No flag changes yet.",
     );
     const key = items.map((item) => item.id).join(",");
     if (list.dataset.key === key) return;
