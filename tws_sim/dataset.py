@@ -38,6 +38,10 @@ WORKSTATION_STATUSES = ("LINKED", "UNLINKED")
 
 # Exact counts, shuffled: every status is present and ABEND is 5 % whatever the seed.
 _STATUS_COUNTS = {"SUCC": 370, "ABEND": 25, "EXEC": 30, "HOLD": 30, "READY": 45}
+# Order within a stream: succeeded; then jobs whose predecessors all succeeded (ABEND and EXEC
+# ran, READY may launch: in TWS, READY means "dependencies resolved"); then HOLD ("awaiting
+# dependency resolution").
+_RANK = {"SUCC": 0, "ABEND": 1, "EXEC": 1, "READY": 1, "HOLD": 2}
 
 _DOMAINS = (
     "PAYROLL", "BILLING", "INVENTORY", "LEDGER", "CLAIMS", "ORDERS", "SHIPPING", "CRM",
@@ -131,7 +135,11 @@ def _log(rng: random.Random, job: dict[str, Any], user: str) -> str:
         f"= Job Number: {rng.randint(100000, 999999)}",
     ]
     if status in {"HOLD", "READY"}:
-        reason = "held by operator" if status == "HOLD" else "waiting for its dependencies"
+        reason = (
+            "awaiting dependency resolution"
+            if status == "HOLD"
+            else "dependencies resolved, waiting to launch"
+        )
         return "\n".join([*header, f"= Job has not started: {reason}", "=" * 63, ""])
     start = _parse(job["start_time"])
     stamp = start.strftime("%a %m/%d/%Y %H:%M:%S UTC")
@@ -192,6 +200,70 @@ def _history(rng: random.Random, job: dict[str, Any], start_offset: int) -> list
     return runs  # day 1 first: newest first
 
 
+def _stream_links(rng: random.Random, statuses: list[str]) -> list[list[int]]:
+    """Return each position's predecessors (positions, ascending; the last one is the main one).
+
+    The statuses come ordered by ``_RANK``, and links keep them coherent: every job but a ``HOLD``
+    one depends only on ``SUCC`` jobs (finished before it started). ``ABEND``, ``EXEC`` and
+    ``READY`` jobs branch off the last ``SUCC`` job side by side; ``HOLD`` jobs queue behind the
+    previous job, whatever its status.
+    """
+    links: list[list[int]] = []
+    last_success: int | None = None
+    for place, status in enumerate(statuses):
+        main = last_success if _RANK[status] == 1 else (place - 1 if place else None)
+        predecessors = [] if main is None else [main]
+        # Now and then one more, earlier, predecessor (all jobs before ``main`` succeeded
+        # whenever the job itself started).
+        if main is not None and main >= 1 and rng.random() < 0.3:
+            predecessors.insert(0, rng.randrange(main))
+        links.append(predecessors)
+        if status == "SUCC":
+            last_success = place
+    return links
+
+
+def _stream_times(
+    rng: random.Random, statuses: list[str]
+) -> list[tuple[datetime | None, datetime | None]]:
+    """Return (start, end) per position: ``SUCC`` jobs one after another, then the rest."""
+    budget = 10 * 3600  # the SUCC chain ends by 10:00, leaving room for what follows it
+    steps = [(rng.randint(0, 300), rng.randint(30, 1500)) for s in statuses if s == "SUCC"]
+    total = sum(gap + duration for gap, duration in steps)
+    scale = min(1.0, budget / total) if total else 1.0
+    cursor = BASE_TIME + timedelta(seconds=rng.randint(0, int(budget - total * scale)))
+    pending = iter(steps)
+    times: list[tuple[datetime | None, datetime | None]] = []
+    for status in statuses:
+        if status == "SUCC":
+            gap, duration = next(pending)
+            start = cursor + timedelta(seconds=int(gap * scale))
+            cursor = start + timedelta(seconds=max(1, int(duration * scale)))
+            times.append((start, cursor))
+        elif status == "ABEND":
+            start = cursor + timedelta(seconds=rng.randint(0, 600))
+            times.append((start, start + timedelta(seconds=rng.randint(30, 1500))))
+        elif status == "EXEC":
+            times.append((NOW - timedelta(seconds=rng.randint(60, 3600)), None))
+        else:
+            times.append((None, None))
+    return times
+
+
+def _critical_path(
+    streams: list[list[int]], links: dict[int, list[int]], rng: random.Random
+) -> list[int]:
+    """Follow main predecessors back from a stream's last job; keep the last ten of the chain."""
+    chains = []
+    for members in streams:
+        chain = [members[-1]]
+        while links[chain[-1]]:
+            chain.append(links[chain[-1]][-1])
+        chains.append(chain[::-1][-CRITICAL_PATH_LENGTH:])
+    long_enough = [chain for chain in chains if len(chain) == CRITICAL_PATH_LENGTH]
+    return rng.choice(long_enough) if long_enough else max(chains, key=len)
+
+
 def build_dataset(seed: int = 42, *, user: str = "twsuser") -> DataSet:
     """Build the data set for ``seed``; the same seed always gives an equal data set."""
     rng = random.Random(seed)
@@ -204,30 +276,27 @@ def build_dataset(seed: int = 42, *, user: str = "twsuser") -> DataSet:
 
     jobs: list[dict[str, Any]] = []
     stream_members: list[list[int]] = []
+    links: dict[int, list[int]] = {}
     start_offsets: dict[str, int] = {}
-    number = 0
     for domain, stream, size in zip(domains, streams, _stream_sizes(rng), strict=True):
-        members = []
+        first = len(jobs)
+        # The stream's share of the shuffled statuses, finished first (a stable sort).
+        share = sorted(statuses[first : first + size], key=_RANK.__getitem__)
         home = rng.choice(station_names)
-        for position in range(1, size + 1):
-            number += 1
-            status = statuses[number - 1]
-            offset = rng.randint(0, 11 * 3600 - 1)
-            start = end = None
-            if status in {"SUCC", "ABEND"}:
-                start = BASE_TIME + timedelta(seconds=offset)
-                end = min(start + timedelta(seconds=rng.randint(30, 2400)), NOW)
-            elif status == "EXEC":
-                offset = 11 * 3600 + rng.randint(0, 3599)
-                start = BASE_TIME + timedelta(seconds=offset)
-            job_id = f"J{number:04d}"
-            start_offsets[job_id] = offset
+        times = _stream_times(rng, share)
+        for place, (status, (start, end)) in enumerate(zip(share, times, strict=True)):
+            job_id = f"J{first + place + 1:04d}"
+            # A job that has not run yet keeps a usual start later in the day for its history.
+            if start is None:
+                start_offsets[job_id] = rng.randint(12 * 3600, 23 * 3600)
+            else:
+                start_offsets[job_id] = int((start - BASE_TIME).total_seconds())
             # Most jobs run on their stream's workstation, a few elsewhere.
             station = home if rng.random() < 0.7 else rng.choice(station_names)
             jobs.append(
                 {
                     "id": job_id,
-                    "name": f"{domain}_{rng.choice(_ACTIONS)}_{position:02d}",
+                    "name": f"{domain}_{rng.choice(_ACTIONS)}_{place + 1:02d}",
                     "workstation": station,
                     "job_stream": stream,
                     "status": status,
@@ -235,27 +304,23 @@ def build_dataset(seed: int = 42, *, user: str = "twsuser") -> DataSet:
                     "end_time": _iso(end),
                 }
             )
-            members.append(len(jobs) - 1)
-        stream_members.append(members)
+        for place, predecessors in enumerate(_stream_links(rng, share)):
+            links[first + place] = [first + p for p in predecessors]
+        stream_members.append(list(range(first, first + size)))
 
-    dependencies: dict[str, list[dict[str, Any]]] = {}
-    for members in stream_members:
-        for place, index in enumerate(members):
-            # A chain through the stream, plus now and then an extra earlier predecessor.
-            predecessors = [members[place - 1]] if place else []
-            if place >= 2 and rng.random() < 0.3:
-                predecessors.insert(0, members[rng.randrange(place - 1)])
-            dependencies[jobs[index]["id"]] = [
-                {
-                    "job_id": jobs[p]["id"],
-                    "name": jobs[p]["name"],
-                    "status": jobs[p]["status"],
-                    "type": "predecessor",
-                }
-                for p in predecessors
-            ]
-
-    chain = rng.choice(stream_members)[:CRITICAL_PATH_LENGTH]
+    dependencies = {
+        jobs[index]["id"]: [
+            {
+                "job_id": jobs[p]["id"],
+                "name": jobs[p]["name"],
+                "status": jobs[p]["status"],
+                "type": "predecessor",
+            }
+            for p in predecessors
+        ]
+        for index, predecessors in links.items()
+    }
+    chain = _critical_path(stream_members, links, rng)
     histories = {job["id"]: _history(rng, job, start_offsets[job["id"]]) for job in jobs}
     logs = {job["id"]: _log(rng, job, user) for job in jobs}
     plan = {

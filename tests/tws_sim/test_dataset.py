@@ -159,3 +159,26 @@ def test_critical_path_is_a_chain_of_about_ten_jobs(dataset: DataSet) -> None:
     assert 8 <= len(path) <= 12
     for earlier, later in itertools.pairwise(path):
         assert earlier in {d["job_id"] for d in dataset.dependencies[later]}
+
+
+@pytest.mark.parametrize("seed", [pytest.param(seed, id=f"seed-{seed}") for seed in (42, 0, 7, 99)])
+def test_statuses_agree_with_dependencies(seed: int) -> None:
+    """Only a HOLD job waits on an unfinished predecessor; others follow SUCC ones that ended."""
+    dataset = build_dataset(seed)
+    jobs = {job["id"]: job for job in dataset.jobs}
+    for job_id, items in dataset.dependencies.items():
+        job = jobs[job_id]
+        if job["status"] == "HOLD":
+            continue
+        for dependency in items:
+            predecessor = jobs[dependency["job_id"]]
+            assert predecessor["status"] == "SUCC", (job, predecessor)
+            if job["start_time"] is not None:
+                assert predecessor["end_time"] <= job["start_time"], (job, predecessor)
+
+
+@pytest.mark.parametrize("seed", [pytest.param(seed, id=f"seed-{seed}") for seed in (42, 0, 7, 99)])
+def test_the_critical_path_has_ten_jobs_for_any_seed(seed: int) -> None:
+    path = build_dataset(seed).critical_path
+    assert len(path) == 10
+    assert len(set(path)) == 10
