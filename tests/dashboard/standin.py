@@ -260,8 +260,8 @@ def create_standin_proxy(database_url: str, secret: str) -> FastAPI:
         }
 
     @app.get("/_strangler/mismatches")
-    def mismatches(actor: Admin) -> list[dict[str, Any]]:
-        return []
+    def mismatches(actor: Admin, limit: int = 50, offset: int = 0) -> dict[str, Any]:
+        return {"items": [], "total": 0, "limit": limit, "offset": offset}
 
     @app.get("/_strangler/health")
     def health() -> dict[str, Any]:

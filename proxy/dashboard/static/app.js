@@ -589,9 +589,9 @@
   }
 
   function buildMismatch(item) {
-    const statusLine = [item.primary, item.candidate]
-      .map((side) => (side && side.status !== undefined ? side.status : "?"))
-      .join(" vs ");
+    const statusOf = (side) => (side && side.status !== undefined ? side.status : "no answer");
+    const kind = item.result === "error" ? "error" : "mismatch";
+    const candidate = item.candidate_side || (item.primary_side === "new" ? "legacy" : "new");
     return el(
       "li",
       { class: "mismatch", "data-mismatch-id": item.id },
@@ -601,15 +601,18 @@
         el(
           "summary",
           {},
+          el("span", { class: `tag tag-${kind}` }, kind),
+          " ",
           el("code", { class: "event-route" }, item.route),
-          el(
-            "span",
-            { class: "muted small" },
-            ` ${formatTime(item.at)} · ${item.primary_side} answered · status ${statusLine}`,
-          ),
+          el("span", { class: "mismatch-meta muted small" }, `${formatTime(item.at)} · ${item.primary_side} ${statusOf(item.primary)}, ${candidate} ${statusOf(item.candidate)}`),
         ),
         el("p", { class: "small" }, "Request: ", el("code", {}, describeRequest(item.request))),
-        el("pre", { class: "diff", tabindex: "0" }, item.diff || "(no diff text)"),
+        item.error ? el("p", { class: "small bad" }, item.error) : null,
+        el(
+          "pre",
+          { class: "diff", tabindex: "0", "aria-label": `Differences for ${item.route}` },
+          item.diff || "(no diff text)",
+        ),
       ),
     );
   }
@@ -622,9 +625,12 @@
     }
     const body = result.value;
     const items = Array.isArray(body) ? body : body.items || [];
+    const total = Array.isArray(body) ? items.length : Number(body.total) || items.length;
     setText(
       $("mismatches-count"),
-      items.length ? `Newest first · the last ${items.length}` : "No mismatches recorded.",
+      items.length
+        ? `Newest first · showing ${items.length} of ${total} kept · open one to read its diff`
+        : "No mismatches recorded.",
     );
     const keep = new Set(items.map((item) => String(item.id)));
     for (const [id, node] of state.mismatchItems) {
