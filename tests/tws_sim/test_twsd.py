@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import time
 from collections.abc import Iterator
 
+import aiohttp
 import httpx
 import pytest
 
@@ -228,3 +230,25 @@ def test_a_partial_error_rate_fails_some_requests_and_not_others(
     tws_sim.configure(error_rate=0.5)
     statuses = {client.get("/plan/current").status_code for _ in range(60)}
     assert statuses == {200, 500}
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.mark.anyio
+async def test_many_concurrent_delayed_requests_all_get_their_own_answer(
+    tws_sim: TwsSim,
+) -> None:
+    tws_sim.configure(latency_ms=50, jitter_ms=25)
+    # aiohttp's client here: httpx's async pool is itself slow with hundreds of connections.
+    headers = {"Authorization": aiohttp.encode_basic_auth(tws_sim.user, tws_sim.password)}
+    async with aiohttp.ClientSession(tws_sim.base_url, headers=headers) as session:
+
+        async def fetch(number: int) -> tuple[int, object]:
+            async with session.get(f"/twsd/model/jobdefinition/J{number:04d}") as response:
+                return response.status, await response.json()
+
+        results = await asyncio.gather(*(fetch(number) for number in range(1, 501)))
+    assert results == [(200, job) for job in DATASET.jobs]
