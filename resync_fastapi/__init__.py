@@ -1,0 +1,8 @@
+"""The Resync API on FastAPI: same contract as the legacy Flask app, async end to end."""
+
+from __future__ import annotations
+
+from resync_fastapi.core.config import Settings
+from resync_fastapi.main import create_app
+
+__all__ = ["Settings", "create_app"]

@@ -1,0 +1,54 @@
+"""Query and path parameters shared by several routes, with the documented checks."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Path, Query
+from pydantic import AfterValidator
+
+from resync_fastapi.core.validation import bounded_text, choice, limit_param, pattern
+
+__all__ = ["JOB_ID_PATTERN", "JobId", "Limit", "Offset", "SearchQuery", "TopK"]
+
+JOB_ID_PATTERN = r"[A-Za-z0-9_-]{1,64}"
+
+Limit = Annotated[limit_param(1, 100, "Page size (1..100)."), Query()]
+Offset = Annotated[limit_param(0, None, "Items to skip (>= 0)."), Query()]
+TopK = Annotated[limit_param(1, 20, "How many results (1..20)."), Query()]
+SearchQuery = Annotated[
+    str,
+    AfterValidator(bounded_text(1, 200)),
+    Query(description="Words to look for (1..200 characters).", examples=["abend restart"]),
+]
+AuditStatus = Annotated[
+    str,
+    AfterValidator(choice("pending", "approved", "rejected", "all")),
+    Query(json_schema_extra={"enum": ["pending", "approved", "rejected", "all"]}),
+]
+AuditText = Annotated[
+    str | None,
+    AfterValidator(lambda value: None if value is None else bounded_text(None, 200)(value)),
+    Query(description="Case-insensitive substring of the query or the response."),
+]
+ExportFormat = Annotated[
+    str,
+    AfterValidator(choice("ndjson", "csv")),
+    Query(json_schema_extra={"enum": ["ndjson", "csv"]}),
+]
+JobStatus = Annotated[
+    str | None,
+    AfterValidator(
+        lambda value: (
+            None if value is None else choice("SUCC", "ABEND", "EXEC", "HOLD", "READY")(value)
+        )
+    ),
+    Query(json_schema_extra={"enum": ["SUCC", "ABEND", "EXEC", "HOLD", "READY"]}),
+]
+JobId = Annotated[
+    str,
+    AfterValidator(pattern(JOB_ID_PATTERN, "Must match ^[A-Za-z0-9_-]{1,64}$.")),
+    Path(examples=["J0001"]),
+]
+
+__all__ += ["AuditStatus", "AuditText", "ExportFormat", "JobStatus"]

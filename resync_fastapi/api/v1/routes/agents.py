@@ -1,0 +1,57 @@
+"""``/agents``: the assistant's agents (viewer)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import sqlalchemy as sa
+from fastapi import APIRouter
+
+from resync_fastapi.api.v1.dependencies import CurrentUser, DbConn
+from resync_fastapi.api.v1.params import Limit, Offset
+from resync_fastapi.core.exceptions import NotFound
+from resync_fastapi.core.routing import ResyncRoute
+from resync_fastapi.db import tables
+from resync_fastapi.models import AgentDetailOut, AgentOut, Page, problem_responses
+
+__all__ = ["router"]
+
+router = APIRouter(
+    route_class=ResyncRoute, prefix="/agents", tags=["agents"], responses=problem_responses(401)
+)
+
+_a = tables.agents.c
+_LIST_COLUMNS = (_a.id, _a.name, _a.agent_type, _a.role, _a.goal, _a.tools, _a.model_name)
+
+
+def _agent(row: Any) -> dict[str, Any]:
+    agent = dict(row._mapping)
+    agent["tools"] = json.loads(agent["tools"])
+    return agent
+
+
+@router.get("", response_model=Page[AgentOut], responses=problem_responses(400))
+async def list_agents(
+    user: CurrentUser, conn: DbConn, limit: Limit = 50, offset: Offset = 0
+) -> dict[str, Any]:
+    """List the agents, ordered by id."""
+    total = await conn.scalar(sa.select(sa.func.count()).select_from(tables.agents))
+    rows = await conn.execute(sa.select(*_LIST_COLUMNS).order_by(_a.id).limit(limit).offset(offset))
+    return {
+        "items": [_agent(row) for row in rows],
+        "total": total,
+        "limit": limit,
+        "offset": offset,
+    }
+
+
+@router.get("/{agent_id}", response_model=AgentDetailOut, responses=problem_responses(404))
+async def get_agent(agent_id: str, user: CurrentUser, conn: DbConn) -> dict[str, Any]:
+    """Show one agent with its backstory."""
+    row = (
+        await conn.execute(sa.select(*_LIST_COLUMNS, _a.backstory).where(_a.id == agent_id))
+    ).first()
+    if row is None:
+        raise NotFound(f"Agent {agent_id} not found.")
+    return _agent(row)

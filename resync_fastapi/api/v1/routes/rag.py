@@ -1,0 +1,201 @@
+"""``/rag``: documents for retrieval (viewer reads and searches, operator uploads, admin deletes).
+
+The upload is checked in the documented order: multipart (415), a ``file`` field (400), the
+extension (415), the filename (400), the size (413), UTF-8 (400), then duplicates (409 with
+``existing_id``).
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import anyio.to_thread
+import sqlalchemy as sa
+from fastapi import APIRouter, Request, Response
+from sqlalchemy.exc import IntegrityError
+from starlette.datastructures import UploadFile
+
+from resync_fastapi.api.v1.bodies import media_type
+from resync_fastapi.api.v1.dependencies import (
+    AppSettings,
+    CurrentUser,
+    DbConn,
+    RequireAdmin,
+    RequireOperator,
+)
+from resync_fastapi.api.v1.params import Limit, Offset, SearchQuery, TopK
+from resync_fastapi.core.exceptions import (
+    Conflict,
+    NotFound,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    ValidationFailed,
+)
+from resync_fastapi.core.routing import ResyncRoute
+from resync_fastapi.db import tables, utcnow
+from resync_fastapi.models import Page, RagFileOut, SearchOut, problem_responses
+from resync_fastapi.services import documents
+
+__all__ = ["UPLOAD_PATH", "router"]
+
+router = APIRouter(
+    route_class=ResyncRoute, prefix="/rag", tags=["rag"], responses=problem_responses(401)
+)
+UPLOAD_PATH = "/api/v1/rag/upload"
+
+_f = tables.rag_files.c
+_PUBLIC = (_f.id, _f.filename, _f.size, _f.sha256, _f.content_type, _f.chunks, _f.created_at)
+
+_UPLOAD_OPENAPI = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file"],
+                    "properties": {
+                        "file": {
+                            "type": "string",
+                            "format": "binary",
+                            "description": ".txt, .md, .csv or .json, UTF-8",
+                        }
+                    },
+                }
+            }
+        },
+    }
+}
+
+
+def _invalid_file(code: str, message: str) -> ValidationFailed:
+    return ValidationFailed([{"field": "file", "code": code, "message": message}])
+
+
+async def _read_upload(request: Request) -> UploadFile:
+    if media_type(request.headers.get("content-type")) != "multipart/form-data":
+        raise UnsupportedMediaType("Expected multipart/form-data.")
+    form = await request.form(max_files=16, max_fields=64)
+    upload = form.get("file")
+    if not isinstance(upload, UploadFile):
+        raise _invalid_file("missing", "Field required.")
+    return upload
+
+
+@router.post(
+    "/upload",
+    status_code=201,
+    response_model=RagFileOut,
+    openapi_extra=_UPLOAD_OPENAPI,
+    responses=problem_responses(400, 403, 409, 413, 415),
+)
+async def upload(
+    request: Request, user: RequireOperator, conn: DbConn, settings: AppSettings
+) -> dict[str, Any]:
+    """Store a document and its chunks for search."""
+    upload = await _read_upload(request)
+    filename = documents.reduce_filename(upload.filename or "")
+    suffix = documents.extension(filename)
+    if suffix not in documents.CONTENT_TYPES:
+        raise UnsupportedMediaType(
+            f"Unsupported file type: {suffix}." if suffix else "Unsupported file type."
+        )
+    if not documents.filename_is_safe(filename):
+        raise _invalid_file(
+            "invalid_format",
+            "The filename must be 1-255 letters, digits, '.', '_', '-' or spaces "
+            "and must not start with a dot.",
+        )
+    limit = settings.rag_max_bytes
+    if upload.size is not None and upload.size > limit:
+        raise PayloadTooLarge(f"The file exceeds the limit of {limit} bytes.")
+    raw = await upload.read(limit + 1)
+    if len(raw) > limit:
+        raise PayloadTooLarge(f"The file exceeds the limit of {limit} bytes.")
+    prepared = await anyio.to_thread.run_sync(documents.prepare, raw)
+    if prepared.text is None:
+        raise _invalid_file("invalid_format", "The file is not valid UTF-8.")
+
+    duplicate_id = await conn.scalar(sa.select(_f.id).where(_f.sha256 == prepared.sha256))
+    if duplicate_id is not None:
+        raise Conflict(
+            "A file with the same content already exists.", extra={"existing_id": duplicate_id}
+        )
+    record = {
+        "id": str(uuid.uuid4()),
+        "filename": filename,
+        "size": len(raw),
+        "sha256": prepared.sha256,
+        "content_type": documents.CONTENT_TYPES[suffix],
+        "chunks": len(prepared.chunks),
+        "created_at": utcnow(),
+    }
+    try:
+        await conn.execute(sa.insert(tables.rag_files).values(**record, uploaded_by=user.username))
+    except IntegrityError as exc:  # the same content was uploaded concurrently
+        await conn.rollback()
+        existing = await conn.scalar(sa.select(_f.id).where(_f.sha256 == prepared.sha256))
+        raise Conflict(
+            "A file with the same content already exists.", extra={"existing_id": existing}
+        ) from exc
+    if prepared.chunks:
+        await conn.execute(
+            sa.insert(tables.rag_chunks),
+            [
+                {"file_id": record["id"], "chunk_index": index, "content": chunk}
+                for index, chunk in enumerate(prepared.chunks)
+            ],
+        )
+    return record
+
+
+@router.get("/files", response_model=Page[RagFileOut], responses=problem_responses(400))
+async def list_files(
+    user: CurrentUser, conn: DbConn, limit: Limit = 50, offset: Offset = 0
+) -> dict[str, Any]:
+    """List documents, newest first."""
+    total = await conn.scalar(sa.select(sa.func.count()).select_from(tables.rag_files))
+    rows = await conn.execute(
+        sa.select(*_PUBLIC).order_by(_f.created_at.desc(), _f.id).limit(limit).offset(offset)
+    )
+    return {
+        "items": [dict(row._mapping) for row in rows],
+        "total": total,
+        "limit": limit,
+        "offset": offset,
+    }
+
+
+@router.get("/files/{file_id}", response_model=RagFileOut, responses=problem_responses(404))
+async def get_file(file_id: str, user: CurrentUser, conn: DbConn) -> dict[str, Any]:
+    """Show one document."""
+    row = (await conn.execute(sa.select(*_PUBLIC).where(_f.id == file_id))).first()
+    if row is None:
+        raise NotFound(f"File {file_id} not found.")
+    return dict(row._mapping)
+
+
+@router.delete(
+    "/files/{file_id}",
+    status_code=204,
+    response_class=Response,
+    response_model=None,
+    responses=problem_responses(403, 404),
+)
+async def delete_file(file_id: str, admin: RequireAdmin, conn: DbConn) -> Response:
+    """Delete a document and its chunks."""
+    await conn.execute(sa.delete(tables.rag_chunks).where(tables.rag_chunks.c.file_id == file_id))
+    deleted = await conn.execute(sa.delete(tables.rag_files).where(_f.id == file_id))
+    if deleted.rowcount == 0:
+        raise NotFound(f"File {file_id} not found.")
+    return Response(status_code=204)
+
+
+@router.get("/search", response_model=SearchOut, responses=problem_responses(400))
+async def search(
+    user: CurrentUser, conn: DbConn, q: SearchQuery, top_k: TopK = 5
+) -> dict[str, Any]:
+    """Full-text search over the chunks, best first."""
+    results = await documents.search(conn, documents.search_terms(q), top_k)
+    return {"query": q, "results": results, "total": len(results)}

@@ -1,0 +1,57 @@
+"""Read the app's settings from ``RESYNC_*`` environment variables (pydantic-settings).
+
+The defaults run on one machine with nothing installed; production refuses to start with a
+missing or short secret because every token the app signs would be forgeable.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["DEV_SECRET_KEY", "Settings", "async_database_url"]
+
+DEV_SECRET_KEY = "resync-dev-secret-key-not-for-production-0001"  # noqa: S105 - dev default
+MIN_PRODUCTION_SECRET_BYTES = 32
+
+
+class Settings(BaseSettings):
+    """Everything the FastAPI app reads from its environment."""
+
+    model_config = SettingsConfigDict(env_prefix="RESYNC_", extra="ignore")
+
+    env: Literal["development", "test", "production"] = "development"
+    secret_key: str = DEV_SECRET_KEY
+    database_url: str = "sqlite:///var/resync.db"
+    tws_url: str = "http://127.0.0.1:8100/twsd"
+    tws_user: str = "twsuser"
+    tws_password: str = "twspass"  # noqa: S105 - the simulator's documented default
+    tws_timeout: float = Field(default=5.0, gt=0)
+    tws_max_connections: int = Field(default=100, ge=1)
+    rag_max_bytes: int = Field(default=5 * 1024 * 1024, ge=1)
+    log_level: str = "INFO"
+    dry_run_key: str | None = None
+    db_pool_size: int = Field(default=10, ge=1)
+
+    @model_validator(mode="after")
+    def _refuse_weak_production_secret(self) -> Settings:
+        if self.env == "production" and (
+            self.secret_key == DEV_SECRET_KEY
+            or len(self.secret_key.encode("utf-8")) < MIN_PRODUCTION_SECRET_BYTES
+        ):
+            raise ValueError(
+                "RESYNC_SECRET_KEY must be set to at least "
+                f"{MIN_PRODUCTION_SECRET_BYTES} bytes when RESYNC_ENV=production"
+            )
+        return self
+
+
+def async_database_url(url: str) -> str:
+    """Map the plain ``RESYNC_DATABASE_URL`` to SQLAlchemy's async drivers."""
+    if url.startswith(("postgresql://", "postgres://")):
+        return "postgresql+asyncpg://" + url.split("://", 1)[1]
+    if url.startswith("sqlite:///"):
+        return "sqlite+aiosqlite:///" + url.removeprefix("sqlite:///")
+    return url

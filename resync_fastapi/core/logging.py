@@ -1,0 +1,113 @@
+"""Configure structlog once and stamp every request with an id and one log line.
+
+:class:`RequestContextMiddleware` is the app's edge (pure ASGI): it keeps a valid client
+``X-Request-ID`` or makes one, binds it into structlog's contextvars for everything logged while
+the request runs, echoes it on the response, turns an unhandled exception into the documented
+500 problem (Starlette's own error middleware would answer without the request id) and writes
+``{"event": "request", "app": "new", ...}`` when the request ends.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+import time
+import uuid
+
+import structlog
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from resync_fastapi.core.exceptions import InternalError
+from resync_fastapi.core.responses import REQUEST_ID_SCOPE_KEY, problem_response
+
+__all__ = ["APP_NAME", "RequestContextMiddleware", "configure_logging", "request_id_from"]
+
+APP_NAME = "new"
+_VALID_REQUEST_ID = re.compile(rb"[A-Za-z0-9._-]{1,64}")
+
+logger = structlog.get_logger("resync_fastapi")
+
+
+def configure_logging(level: str = "INFO") -> None:
+    """Send structlog's JSON lines to stdout at ``level`` (idempotent)."""
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            structlog.processors.format_exc_info,
+            structlog.processors.JSONRenderer(),
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(
+            logging.getLevelNamesMapping().get(level.upper(), logging.INFO)
+        ),
+        logger_factory=structlog.PrintLoggerFactory(sys.stdout),
+        cache_logger_on_first_use=False,
+    )
+
+
+def request_id_from(scope: Scope) -> str:
+    """Return the client's ``X-Request-ID`` if valid, else a fresh uuid4 hex."""
+    for name, value in scope.get("headers", ()):
+        if name == b"x-request-id":
+            if _VALID_REQUEST_ID.fullmatch(value):
+                return value.decode("ascii")
+            break
+    return uuid.uuid4().hex
+
+
+class RequestContextMiddleware:
+    """Bind, echo and log the request id; answer unhandled errors with a 500 problem."""
+
+    def __init__(self, app: ASGIApp, *, app_name: str = APP_NAME) -> None:
+        self.app = app
+        self.app_name = app_name
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        request_id = request_id_from(scope)
+        scope[REQUEST_ID_SCOPE_KEY] = request_id
+        header = (b"x-request-id", request_id.encode("ascii"))
+        status = 0
+        started = time.perf_counter()
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message["headers"] = [
+                    *(h for h in message.get("headers", ()) if h[0].lower() != b"x-request-id"),
+                    header,
+                ]
+            elif message["type"] == "websocket.accept":
+                message["headers"] = [*message.get("headers", ()), header]
+            await send(message)
+
+        with structlog.contextvars.bound_contextvars(request_id=request_id):
+            try:
+                await self.app(scope, receive, send_with_id)
+            except Exception:
+                logger.exception("unhandled_error", path=scope.get("path"))
+                if scope["type"] != "http" or status:
+                    raise
+                error = InternalError()
+                response = problem_response(
+                    scope,
+                    status=error.status,
+                    slug=error.slug,
+                    title=error.title,
+                    detail=error.detail,
+                )
+                await response(scope, receive, send_with_id)
+            finally:
+                logger.info(
+                    "request" if scope["type"] == "http" else "websocket",
+                    app=self.app_name,
+                    method=scope.get("method", "WS"),
+                    path=scope.get("path"),
+                    status=status,
+                    duration_ms=round((time.perf_counter() - started) * 1000, 2),
+                )

@@ -1,0 +1,165 @@
+"""Hash passwords (argon2id) and issue and check JWTs the way both apps do.
+
+Tokens are HS256 only (the algorithm list is fixed, so ``alg: none`` or RS/HS confusion cannot
+pass), carry ``iss``/``aud``/``sub``/``role``/``typ``/``jti``/``sid``/``iat``/``exp`` and get 30 s
+of leeway. Revocation and the user's current role are checked against the shared database by the
+caller; this module only does the cryptography. Argon2 is deliberately slow, so verification
+runs in a worker thread and never blocks the event loop.
+"""
+
+from __future__ import annotations
+
+import functools
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+import anyio.to_thread
+import jwt
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from resync_fastapi.core.exceptions import InvalidToken
+
+__all__ = [
+    "ACCESS_TOKEN_SECONDS",
+    "REFRESH_TOKEN_SECONDS",
+    "TokenClaims",
+    "TokenPair",
+    "TokenService",
+    "hash_password",
+    "verify_password",
+]
+
+ISSUER = "resync"
+AUDIENCE = "resync-api"
+ALGORITHM = "HS256"
+LEEWAY_SECONDS = 30
+ACCESS_TOKEN_SECONDS = 30 * 60
+REFRESH_TOKEN_SECONDS = 7 * 24 * 3600
+_REQUIRED_CLAIMS = ["iss", "aud", "sub", "role", "typ", "jti", "iat", "exp"]
+
+_hasher = PasswordHasher()
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    # Verified when the username is unknown, so a miss costs as much time as a wrong password.
+    return _hasher.hash("resync-timing-equaliser")
+
+
+TokenType = Literal["access", "refresh"]
+_LIFETIMES: dict[str, int] = {"access": ACCESS_TOKEN_SECONDS, "refresh": REFRESH_TOKEN_SECONDS}
+
+
+async def hash_password(password: str) -> str:
+    """Return the argon2id hash of ``password`` (computed off the event loop)."""
+    return await anyio.to_thread.run_sync(_hasher.hash, password)
+
+
+def _verify(password_hash: str | None, password: str) -> bool:
+    try:
+        return (
+            _hasher.verify(password_hash or _dummy_hash(), password) and password_hash is not None
+        )
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+async def verify_password(password_hash: str | None, password: str) -> bool:
+    """Check ``password`` against ``password_hash`` (None: unknown user, always False)."""
+    return await anyio.to_thread.run_sync(_verify, password_hash, password)
+
+
+@dataclass(frozen=True, slots=True)
+class TokenClaims:
+    """The claims of a token that passed the cryptographic and time checks."""
+
+    subject: str
+    role: str
+    token_type: str
+    token_id: str
+    session_id: str | None
+    expires_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class TokenPair:
+    """An access token and its refresh token, sharing one ``sid``."""
+
+    access_token: str
+    refresh_token: str
+    expires_in: int = ACCESS_TOKEN_SECONDS
+
+
+class TokenService:
+    """Sign and verify the project's JWTs with one secret."""
+
+    def __init__(self, secret_key: str) -> None:
+        self._key = secret_key
+
+    def issue_pair(self, username: str, role: str, *, now: datetime | None = None) -> TokenPair:
+        """Return a fresh access/refresh pair for ``username``."""
+        issued = now or datetime.now(UTC)
+        session_id = uuid.uuid4().hex
+        return TokenPair(
+            access_token=self._encode(username, role, "access", session_id, issued),
+            refresh_token=self._encode(username, role, "refresh", session_id, issued),
+        )
+
+    def _encode(
+        self, username: str, role: str, token_type: TokenType, session_id: str, issued: datetime
+    ) -> str:
+        lifetime = _LIFETIMES[token_type]
+        claims: dict[str, Any] = {
+            "iss": ISSUER,
+            "aud": AUDIENCE,
+            "sub": username,
+            "role": role,
+            "typ": token_type,
+            "jti": uuid.uuid4().hex,
+            "sid": session_id,
+            "iat": int(issued.timestamp()),
+            "exp": int(issued.timestamp()) + lifetime,
+        }
+        return jwt.encode(claims, self._key, algorithm=ALGORITHM)
+
+    def verify(self, token: str, expected_type: TokenType) -> TokenClaims:
+        """Decode ``token`` and check signature, issuer, audience, expiry and type."""
+        try:
+            claims = jwt.decode(
+                token,
+                self._key,
+                algorithms=[ALGORITHM],
+                audience=AUDIENCE,
+                issuer=ISSUER,
+                leeway=LEEWAY_SECONDS,
+                options={"require": _REQUIRED_CLAIMS},
+            )
+        except jwt.PyJWTError as exc:
+            raise InvalidToken() from exc
+        subject, role, token_type, token_id = (
+            claims.get("sub"),
+            claims.get("role"),
+            claims.get("typ"),
+            claims.get("jti"),
+        )
+        session_id = claims.get("sid")
+        if (
+            token_type != expected_type
+            or not isinstance(subject, str)
+            or not isinstance(role, str)
+            or not isinstance(token_id, str)
+            or not isinstance(claims.get("exp"), int | float)
+            or (session_id is not None and not isinstance(session_id, str))
+        ):
+            raise InvalidToken()
+        return TokenClaims(
+            subject=subject,
+            role=role,
+            token_type=token_type,
+            token_id=token_id,
+            session_id=session_id,
+            expires_at=datetime.fromtimestamp(claims["exp"], UTC).replace(tzinfo=None),
+        )

@@ -1,0 +1,176 @@
+"""Validate inputs and report failures with the codes and messages of docs/api.md.
+
+Pydantic does the work; the constrained types below raise :class:`PydanticCustomError` with the
+project's own codes (``too_short``, ``out_of_range``, ``invalid_choice``...) so
+:func:`field_errors` only has to translate the few built-in error types that remain (missing,
+wrong type). Body errors come first in model order, then query, then path parameters.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BeforeValidator, Field
+from pydantic_core import PydanticCustomError
+
+from resync_fastapi.core.exceptions import FieldError
+
+__all__ = [
+    "CONTROL_CHARACTERS",
+    "bounded_text",
+    "choice",
+    "field_errors",
+    "int_range",
+    "limit_param",
+    "pattern",
+]
+
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+
+_TYPE_MESSAGES = {
+    "string_type": "Expected a string.",
+    "int_type": "Expected an integer.",
+    "int_parsing": "Expected an integer.",
+    "int_from_float": "Expected an integer.",
+    "dict_type": "Expected an object.",
+    "model_type": "Expected an object.",
+    "model_attributes_type": "Expected an object.",
+}
+_CUSTOM_CODES = {
+    "invalid_type",
+    "too_short",
+    "too_long",
+    "out_of_range",
+    "invalid_choice",
+    "invalid_format",
+}
+_LOCATION_ORDER = {"body": 0, "query": 1, "path": 2}
+
+
+def _fail(code: str, message: str) -> PydanticCustomError:
+    return PydanticCustomError(code, message)
+
+
+def bounded_text(
+    min_length: int | None = None,
+    max_length: int | None = None,
+    *,
+    trim: bool = False,
+    forbid_control: bool = False,
+) -> Callable[[str], str]:
+    """Return a validator checking a string's length (after trimming when ``trim``)."""
+
+    def check(value: str) -> str:
+        if trim:
+            value = value.strip()
+        if min_length is not None and len(value) < min_length:
+            raise _fail("too_short", f"Must be at least {min_length} characters.")
+        if max_length is not None and len(value) > max_length:
+            raise _fail("too_long", f"Must be at most {max_length} characters.")
+        if forbid_control and CONTROL_CHARACTERS.search(value):
+            raise _fail(
+                "invalid_format", "Control characters other than newline and tab are not allowed."
+            )
+        return value
+
+    return check
+
+
+def pattern(regex: str, message: str) -> Callable[[str], str]:
+    """Return a validator requiring ``regex`` to match the whole string."""
+    compiled = re.compile(regex)
+
+    def check(value: str) -> str:
+        if not compiled.fullmatch(value):
+            raise _fail("invalid_format", message)
+        return value
+
+    return check
+
+
+def choice(*choices: str) -> Callable[[str], str]:
+    """Return a validator accepting only ``choices`` (listed in the message in this order)."""
+    allowed = frozenset(choices)
+    message = f"Must be one of: {', '.join(choices)}."
+
+    def check(value: str) -> str:
+        if value not in allowed:
+            raise _fail("invalid_choice", message)
+        return value
+
+    return check
+
+
+def int_range(minimum: int, maximum: int | None = None) -> Callable[[int], int]:
+    """Return a validator for an integer within ``minimum``..``maximum``."""
+    message = (
+        f"Must be at least {minimum}."
+        if maximum is None
+        else f"Must be between {minimum} and {maximum}."
+    )
+
+    def check(value: int) -> int:
+        if value < minimum or (maximum is not None and value > maximum):
+            raise _fail("out_of_range", message)
+        return value
+
+    return check
+
+
+def _strict_query_int(value: Any) -> Any:
+    # Query strings are parsed as plain decimal integers, like int() on an ASCII digit string:
+    # pydantic alone would also take "1.0" or "1_000".
+    if isinstance(value, str):
+        if not re.fullmatch(r"\s*[+-]?\d+\s*", value, flags=re.ASCII):
+            raise _fail("invalid_type", "Expected an integer.")
+        return int(value)
+    return value
+
+
+def limit_param(minimum: int, maximum: int | None, description: str) -> Any:
+    """Return an ``Annotated`` integer type for a bounded query parameter."""
+    schema: dict[str, Any] = {"minimum": minimum}
+    if maximum is not None:
+        schema["maximum"] = maximum
+    return Annotated[
+        int,
+        BeforeValidator(_strict_query_int),
+        AfterValidator(int_range(minimum, maximum)),
+        Field(description=description, json_schema_extra=schema),
+    ]
+
+
+def _field_name(location: Sequence[Any]) -> str:
+    parts = [str(part) for part in location]
+    if parts and parts[0] in _LOCATION_ORDER:
+        parts = parts[1:]
+    return ".".join(parts) or "body"
+
+
+def field_errors(errors: Iterable[Mapping[str, Any]]) -> list[FieldError]:
+    """Translate pydantic/FastAPI errors into ``{"field", "code", "message"}`` dicts."""
+    ordered = sorted(
+        enumerate(errors),
+        key=lambda pair: (
+            _LOCATION_ORDER.get(str((pair[1].get("loc") or ("body",))[0]), 0),
+            pair[0],
+        ),
+    )
+    result: list[FieldError] = []
+    for _, error in ordered:
+        kind = str(error.get("type", ""))
+        location = tuple(error.get("loc") or ())
+        if kind in _CUSTOM_CODES:
+            code, message = kind, str(error.get("msg", ""))
+        elif kind == "missing":
+            code, message = "missing", "Field required."
+        elif kind in _TYPE_MESSAGES:
+            code, message = "invalid_type", _TYPE_MESSAGES[kind]
+        elif kind == "json_invalid":
+            code, message, location = "invalid_format", "Malformed JSON.", ("body",)
+        else:
+            code, message = "invalid_format", str(error.get("msg", "Invalid value."))
+        result.append({"field": _field_name(location), "code": code, "message": message})
+    return result

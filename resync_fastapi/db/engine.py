@@ -1,0 +1,46 @@
+"""Create the app's one async engine, with the SQLite pragmas every connection needs.
+
+SQLite: WAL so readers never block the writer (both apps and the proxy share the file), a
+busy timeout instead of immediate ``database is locked`` errors, and foreign keys on so
+cascades behave as on PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from resync_fastapi.core.config import Settings, async_database_url
+
+__all__ = ["create_engine", "utcnow"]
+
+SQLITE_PRAGMAS = ("PRAGMA journal_mode=WAL", "PRAGMA busy_timeout=5000", "PRAGMA foreign_keys=ON")
+
+
+def utcnow() -> datetime:
+    """Return the current time as the database stores it: naive UTC, whole seconds."""
+    return datetime.now(UTC).replace(tzinfo=None, microsecond=0)
+
+
+def _apply_sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    try:
+        for pragma in SQLITE_PRAGMAS:
+            cursor.execute(pragma)
+    finally:
+        cursor.close()
+
+
+def create_engine(settings: Settings) -> AsyncEngine:
+    """Build the async engine for ``settings.database_url`` (aiosqlite or asyncpg)."""
+    url = async_database_url(settings.database_url)
+    options: dict[str, Any] = {"pool_pre_ping": False}
+    if url.startswith("postgresql"):
+        options.update(pool_size=settings.db_pool_size, max_overflow=2 * settings.db_pool_size)
+    engine = create_async_engine(url, **options)
+    if engine.dialect.name == "sqlite":
+        event.listen(engine.sync_engine, "connect", _apply_sqlite_pragmas)
+    return engine

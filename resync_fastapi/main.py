@@ -1,0 +1,85 @@
+"""Build the FastAPI app: ``create_app(settings) -> FastAPI``.
+
+``uvicorn --factory resync_fastapi.main:create_app`` serves it alone; the strangler proxy
+mounts the same factory in-process. The lifespan opens the one async engine and the one pooled
+HTTP client to TWS, and closes both on shutdown.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from resync_fastapi.api.v1 import API_PREFIX, build_api_router
+from resync_fastapi.api.v1.routes import health
+from resync_fastapi.core.body_limit import BodyLimit, BodyLimitMiddleware
+from resync_fastapi.core.config import Settings
+from resync_fastapi.core.exceptions import install_exception_handlers
+from resync_fastapi.core.logging import RequestContextMiddleware, configure_logging
+from resync_fastapi.core.responses import ResyncJSONResponse
+from resync_fastapi.core.routing import RouteMethods
+from resync_fastapi.core.security import TokenService
+from resync_fastapi.db import create_engine
+from resync_fastapi.services.tws import create_http_client
+
+__all__ = ["create_app"]
+
+# Multipart framing around the file (boundaries, part headers) on top of RESYNC_RAG_MAX_BYTES.
+MULTIPART_OVERHEAD = 64 * 1024
+
+DESCRIPTION = """
+The Resync API (TWS / HCL Workload Automation operators' assistant), FastAPI implementation.
+
+Use **Authorize** with a demo user (`admin`, `operator`, `viewer`) to try the endpoints.
+Errors are RFC 9457 problems (`application/problem+json`).
+"""
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Return a configured app; ``settings`` default to the ``RESYNC_*`` environment."""
+    settings = settings or Settings()
+    configure_logging(settings.log_level)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = create_engine(settings)
+        http = create_http_client(
+            settings.tws_url,
+            settings.tws_user,
+            settings.tws_password,
+            settings.tws_timeout,
+            settings.tws_max_connections,
+        )
+        app.state.engine = engine
+        app.state.tws_http = http
+        try:
+            yield
+        finally:
+            await http.aclose()
+            await engine.dispose()
+
+    app = FastAPI(
+        title="Resync API",
+        version="1.0.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        redirect_slashes=False,
+        default_response_class=ResyncJSONResponse,
+        swagger_ui_parameters={"persistAuthorization": True},
+    )
+    app.state.settings = settings
+    app.state.tokens = TokenService(settings.secret_key)
+    app.include_router(health.router)
+    app.include_router(build_api_router())
+    install_exception_handlers(app)
+    app.state.route_methods = RouteMethods(app.router.routes)
+
+    upload_limit = BodyLimit(
+        settings.rag_max_bytes + MULTIPART_OVERHEAD,
+        f"The file exceeds the limit of {settings.rag_max_bytes} bytes.",
+    )
+    app.add_middleware(BodyLimitMiddleware, per_path={f"{API_PREFIX}/rag/upload": upload_limit})
+    app.add_middleware(RequestContextMiddleware)  # added last: the outermost, the edge
+    return app

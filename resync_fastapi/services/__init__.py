@@ -1,0 +1,1 @@
+"""Domain work behind the routes: TWS calls, the chat rule engine, auth, documents."""

@@ -1,0 +1,137 @@
+"""Call the TWS (HWA) REST API over one pooled ``httpx.AsyncClient``.
+
+Failures are translated at this boundary into the problems docs/api.md names: a timeout
+(including waiting for a pooled connection) is 504; a refused or reset connection, a 5xx, any
+unexpected 4xx or a body that is not JSON is 502; a 404 on a job path is the job's 404.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from resync_fastapi.core.exceptions import NotFound, UpstreamError, UpstreamTimeout
+
+__all__ = ["JOB_STATUSES", "TwsClient", "create_http_client"]
+
+JOB_STATUSES = ("SUCC", "ABEND", "EXEC", "HOLD", "READY")
+JOB_KEYS = ("id", "name", "workstation", "job_stream", "status", "start_time", "end_time")
+WORKSTATION_KEYS = ("name", "type", "status", "last_seen")
+PLAN_KEYS = ("plan_id", "created_at", "jobs_count", "status", "estimated_end")
+MAX_PAGE = 1000
+
+
+def create_http_client(
+    base_url: str, user: str, password: str, timeout: float, max_connections: int
+) -> httpx.AsyncClient:
+    """Build the app's one pooled client to TWS (created in the lifespan, closed with it)."""
+    return httpx.AsyncClient(
+        base_url=base_url.rstrip("/") + "/",
+        auth=httpx.BasicAuth(user, password),
+        timeout=httpx.Timeout(timeout),
+        limits=httpx.Limits(
+            max_connections=max_connections, max_keepalive_connections=max_connections
+        ),
+        headers={"Accept": "application/json"},
+    )
+
+
+def pick(source: dict[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
+    """Return ``source``'s ``keys`` in that order (missing keys become None)."""
+    return {key: source.get(key) for key in keys}
+
+
+class TwsClient:
+    """The few TWS calls the API makes, each returning decoded JSON."""
+
+    def __init__(self, http: httpx.AsyncClient) -> None:
+        self._http = http
+
+    async def _get(
+        self, path: str, params: dict[str, Any] | None = None, *, job_id: str | None = None
+    ) -> Any:
+        try:
+            response = await self._http.get(path.lstrip("/"), params=params)
+        except httpx.TimeoutException as exc:
+            raise UpstreamTimeout() from exc
+        except httpx.HTTPError as exc:
+            raise UpstreamError("TWS is unreachable.") from exc
+        if response.status_code == 404 and job_id is not None:
+            raise NotFound(f"Job {job_id} not found.")
+        if response.status_code != 200:
+            raise UpstreamError()
+        try:
+            return response.json()
+        except ValueError as exc:
+            raise UpstreamError() from exc
+
+    async def current_plan(self) -> dict[str, Any]:
+        """``GET /plan/current`` as the API's plan object."""
+        return pick(await self._get("plan/current"), PLAN_KEYS)
+
+    async def critical_jobs(self) -> list[dict[str, Any]]:
+        """The jobs on the current plan's critical path."""
+        body = await self._get("plan/current/criticalpath")
+        return [pick(job, JOB_KEYS) for job in body.get("jobs", [])]
+
+    async def workstations(self) -> tuple[list[dict[str, Any]], int]:
+        """Every workstation, ordered by name, and TWS's total."""
+        body = await self._get("model/workstation")
+        items = [pick(item, WORKSTATION_KEYS) for item in body.get("items", [])]
+        return items, int(body.get("total", len(items)))
+
+    async def jobs(
+        self,
+        *,
+        status: str | None = None,
+        workstation: str | None = None,
+        name: str | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> tuple[list[dict[str, Any]], int]:
+        """One page of job definitions and the total matching the filters."""
+        params: dict[str, Any] = {"limit": limit, "offset": offset}
+        if status is not None:
+            params["status"] = status
+        if workstation is not None:
+            params["workstation"] = workstation
+        if name is not None:
+            params["name"] = name
+        body = await self._get("model/jobdefinition", params)
+        items = [pick(item, JOB_KEYS) for item in body.get("items", [])]
+        return items, int(body.get("total", len(items)))
+
+    async def job_count(self, status: str | None = None) -> int:
+        """How many jobs TWS has (with ``status``), asking for a single item."""
+        return (await self.jobs(status=status, limit=1))[1]
+
+    async def all_job_names(self, status: str) -> tuple[list[str], int]:
+        """Every job name with ``status``, paging through TWS, and their total."""
+        names: list[str] = []
+        offset = 0
+        while True:
+            items, total = await self.jobs(status=status, limit=MAX_PAGE, offset=offset)
+            names.extend(str(item["name"]) for item in items)
+            offset += len(items)
+            if not items or offset >= total:
+                return names, total
+
+    async def job(self, job_id: str) -> dict[str, Any]:
+        """One job definition (404 when TWS does not know it)."""
+        return pick(await self._get(f"model/jobdefinition/{job_id}", job_id=job_id), JOB_KEYS)
+
+    async def job_history(self, job_id: str) -> list[dict[str, Any]]:
+        """The job's runs, newest first."""
+        body = await self._get(f"model/jobdefinition/{job_id}/history", job_id=job_id)
+        return list(body.get("items", []))
+
+    async def job_dependencies(self, job_id: str) -> list[dict[str, Any]]:
+        """The job's predecessors as TWS lists them."""
+        body = await self._get(f"model/jobdefinition/{job_id}/dependencies", job_id=job_id)
+        return list(body.get("items", []))
+
+    async def job_log(self, job_id: str) -> str:
+        """The job's log text."""
+        body = await self._get(f"model/jobdefinition/{job_id}/log", job_id=job_id)
+        return str(body.get("log", ""))
