@@ -60,6 +60,7 @@ class FlagWatcher:
         self.healthy = False
         self._reported_health: bool | None = None
         self.last_error: str | None = None
+        self.consecutive_failures = 0
         self._down_since: float | None = None
         self._backoff = check_interval
         self._lock = asyncio.Lock()
@@ -155,6 +156,7 @@ class FlagWatcher:
 
     def _mark_down(self, exc: Exception) -> None:
         self.last_error = f"{type(exc).__name__}: {exc}"
+        self.consecutive_failures += 1
         if self._down_since is None:
             self._down_since = time.monotonic()
             self._backoff = self.check_interval
@@ -179,6 +181,7 @@ class FlagWatcher:
             )
             self._down_since = None
             self.last_error = None
+        self.consecutive_failures = 0
         self._set_health(True)
 
     def _set_health(self, up: bool) -> None:

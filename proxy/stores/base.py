@@ -16,11 +16,11 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequenc
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import TracebackType
-from typing import Self
+from typing import Self, TypeVar
 
 import structlog
 
-from proxy.errors import InvalidFlag
+from proxy.errors import InvalidFlag, StoreUnavailable
 from proxy.modes import FlagChange, FlagEvent, FlagTable, RouteFlag
 
 __all__ = [
@@ -29,8 +29,11 @@ __all__ = [
     "VersionCallback",
     "check_page",
     "plan_changes",
+    "retry_once_if_unavailable",
     "utc_now",
 ]
+
+T = TypeVar("T")
 
 VersionCallback = Callable[[int], Awaitable[None]]
 
@@ -48,6 +51,21 @@ def check_page(limit: int, offset: int) -> None:
     """Reject a negative page size or offset (backends read them as "no limit")."""
     if limit < 0 or offset < 0:
         raise ValueError(f"limit and offset must not be negative (got {limit}, {offset})")
+
+
+async def retry_once_if_unavailable(operation: Callable[[], Awaitable[T]]) -> T:
+    """Run ``operation`` and, if the store was unreachable, run it once more.
+
+    A pooled connection that the server dropped while it sat idle (a restart, ``CLIENT KILL``,
+    ``pg_terminate_backend``) fails the first command sent on it; drivers do not retry inside a
+    transaction, so without this the first change after a server restart would fail. Retrying a
+    change set is safe because it is declarative: if the first attempt did commit, the second
+    finds nothing left to change (or, with ``expected_version``, reports a conflict).
+    """
+    try:
+        return await operation()
+    except StoreUnavailable:
+        return await operation()
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,7 +22,14 @@ import structlog
 
 from proxy.errors import StoreError, StoreUnavailable, VersionConflict
 from proxy.modes import FlagChange, FlagEvent, FlagTable, Mode, RouteFlag
-from proxy.stores.base import FlagStore, VersionCallback, check_page, plan_changes, utc_now
+from proxy.stores.base import (
+    FlagStore,
+    VersionCallback,
+    check_page,
+    plan_changes,
+    retry_once_if_unavailable,
+    utc_now,
+)
 
 __all__ = ["PostgresFlagStore"]
 
@@ -127,6 +134,9 @@ class PostgresFlagStore(FlagStore):
                 pool.terminate()
 
     async def load(self) -> FlagTable:
+        return await retry_once_if_unavailable(self._load)
+
+    async def _load(self) -> FlagTable:
         async with (
             self._connection() as conn,
             conn.transaction(isolation="repeatable_read", readonly=True),
@@ -136,6 +146,9 @@ class PostgresFlagStore(FlagStore):
         return FlagTable.from_flags(version, (_flag_from_row(row) for row in rows))
 
     async def version(self) -> int:
+        return await retry_once_if_unavailable(self._current_version)
+
+    async def _current_version(self) -> int:
         async with self._connection() as conn:
             return await self._version(conn)
 
@@ -148,6 +161,17 @@ class PostgresFlagStore(FlagStore):
         expected_version: int | None = None,
     ) -> FlagTable:
         changes = list(changes)
+        return await retry_once_if_unavailable(
+            lambda: self._set_flags(changes, actor, reason, expected_version)
+        )
+
+    async def _set_flags(
+        self,
+        changes: list[FlagChange],
+        actor: str,
+        reason: str,
+        expected_version: int | None,
+    ) -> FlagTable:
         async with self._connection() as conn, conn.transaction():
             version = await self._version(conn, lock=True)
             if expected_version is not None and version != expected_version:

@@ -27,13 +27,22 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import redis.asyncio as aioredis
 import structlog
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError, WatchError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from proxy.errors import StoreError, StoreUnavailable, VersionConflict
 from proxy.modes import FlagChange, FlagEvent, FlagTable, Mode, RouteFlag
-from proxy.stores.base import FlagStore, VersionCallback, check_page, plan_changes, utc_now
+from proxy.stores.base import (
+    FlagStore,
+    VersionCallback,
+    check_page,
+    plan_changes,
+    retry_once_if_unavailable,
+    utc_now,
+)
 
 __all__ = ["RedisFlagStore"]
 
@@ -94,6 +103,9 @@ class RedisFlagStore(FlagStore):
                 socket_timeout=self.socket_timeout,
                 socket_connect_timeout=self.socket_timeout,
                 client_name=self.client_name,
+                # redis-py's default (10 retries) hides an outage for seconds per command; the
+                # watcher retries on its own schedule, so fail fast and let it.
+                retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), retries=2),
             )
         async with self._translate():
             await self._client.set(self.version_key, 0, nx=True)
@@ -104,6 +116,9 @@ class RedisFlagStore(FlagStore):
             await client.aclose()
 
     async def load(self) -> FlagTable:
+        return await retry_once_if_unavailable(self._load)
+
+    async def _load(self) -> FlagTable:
         async with self._translate() as client, client.pipeline(transaction=True) as pipe:
             pipe.get(self.version_key)
             pipe.hgetall(self.flags_key)
@@ -123,12 +138,16 @@ class RedisFlagStore(FlagStore):
         expected_version: int | None = None,
     ) -> FlagTable:
         changes = list(changes)
-        async with self._translate() as client, client.pipeline(transaction=True) as pipe:
-            while True:
-                try:
-                    return await self._try_set(pipe, changes, actor, reason, expected_version)
-                except WatchError:
-                    continue  # another writer committed between WATCH and EXEC: plan again
+
+        async def attempt() -> FlagTable:
+            async with self._translate() as client, client.pipeline(transaction=True) as pipe:
+                while True:
+                    try:
+                        return await self._try_set(pipe, changes, actor, reason, expected_version)
+                    except WatchError:
+                        continue  # another writer committed between WATCH and EXEC: plan again
+
+        return await retry_once_if_unavailable(attempt)
 
     async def _try_set(
         self,
@@ -205,17 +224,22 @@ class RedisFlagStore(FlagStore):
         while True:
             client = self._client
             if client is None:  # closed: polling reports the outage; wait to be reopened
-                await asyncio.sleep(self.poll_interval)
+                await asyncio.sleep(min(self.poll_interval, 1.0))
                 continue
-            pubsub = client.pubsub(ignore_subscribe_messages=True)
+            # Subscribe confirmations are kept: redis-py reconnects and resubscribes inside
+            # get_message(), and the confirmation is the only sign that messages published
+            # meanwhile were lost and the version must be read instead.
+            pubsub = client.pubsub(ignore_subscribe_messages=False)
             try:
                 await pubsub.subscribe(self.channel)
-                # Anything published while we were away is lost: read the version instead.
-                await notify(_version(await client.get(self.version_key)))
-                backoff = 0.1
                 while True:
-                    message = await pubsub.get_message(timeout=self.poll_interval * 5)
-                    if message is not None and message.get("type") == "message":
+                    message = await pubsub.get_message(timeout=max(self.poll_interval, 5.0))
+                    if message is None:
+                        continue
+                    if message.get("type") == "subscribe":
+                        await notify(_version(await client.get(self.version_key)))
+                        backoff = 0.1
+                    elif message.get("type") == "message":
                         with contextlib.suppress(TypeError, ValueError):
                             await notify(int(message["data"]))
             except (RedisError, OSError) as exc:
