@@ -1,0 +1,230 @@
+"""Build the strangler proxy: one ASGI app in front of a legacy WSGI app and a new ASGI app.
+
+```
+create_proxy(legacy_wsgi_app, new_asgi_app, store, settings, token_verifier=...)
+    └── StranglerProxy (pure ASGI)
+         ├── /_strangler..., /metrics ──► admin FastAPI app (admin API, dashboard, metrics)
+         ├── lifespan ──► flag store + watcher, the new app's lifespan, shutdown of all
+         └── everything else ──► Dispatcher ──► LegacyWSGIApp (a2wsgi pool) │ new app
+```
+
+The front is a plain ASGI callable rather than a FastAPI app so that proxied requests pay for two
+string checks, not for a framework's middleware stack and router. Nothing here knows the Resync
+apps: :mod:`proxy.resync` composes them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from proxy.accesslog import AccessLog
+from proxy.auth import TokenVerifier
+from proxy.dispatch import Dispatcher
+from proxy.flagfile import ensure_initialised
+from proxy.inventory import Inventory, inventory_from_fastapi, inventory_from_flask, merge
+from proxy.legacy import LegacyWSGIApp
+from proxy.lifespan import AppLifespan
+from proxy.metrics import ProxyMetrics
+from proxy.modes import FlagTable
+from proxy.requestid import REQUEST_ID_HEADER, ensure_request_id
+from proxy.settings import ProxySettings
+from proxy.stats import RollingStats
+from proxy.stores.base import FlagStore
+from proxy.table import RouteTable
+from proxy.types import ASGIApp, Message, Receive, Scope, Send
+from proxy.watcher import FlagWatcher
+
+__all__ = ["ADMIN_PREFIX", "StranglerProxy", "build_inventory", "create_proxy"]
+
+ADMIN_PREFIX = "/_strangler"
+METRICS_PATH = "/metrics"
+
+log = structlog.get_logger("proxy")
+
+
+def build_inventory(legacy_wsgi_app: Any, new_asgi_app: Any) -> Inventory:
+    """Merge the routes of a Flask app (if it is one) and a FastAPI/Starlette app."""
+    legacy = inventory_from_flask(legacy_wsgi_app) if hasattr(legacy_wsgi_app, "url_map") else []
+    new = inventory_from_fastapi(new_asgi_app) if hasattr(new_asgi_app, "routes") else []
+    return merge(legacy, new)
+
+
+class StranglerProxy:
+    """The proxy's ASGI entry point and the state its admin API reads.
+
+    Attributes a caller may use: ``inventory``, ``store``, ``watcher``, ``metrics``, ``stats``,
+    ``dispatcher`` (its ``table`` is the routing state in force), ``admin`` (the FastAPI app of
+    the admin API, to mount more routes on), ``settings`` and ``shadow_runner``.
+    """
+
+    def __init__(
+        self,
+        legacy_wsgi_app: Any,
+        new_asgi_app: ASGIApp,
+        store: FlagStore,
+        settings: ProxySettings,
+        *,
+        token_verifier: TokenVerifier,
+        shadow_runner: Any = None,
+        metrics: ProxyMetrics | None = None,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.shadow_runner = shadow_runner
+        self.token_verifier = token_verifier
+        self.inventory = build_inventory(legacy_wsgi_app, new_asgi_app)
+        self.legacy = LegacyWSGIApp(
+            legacy_wsgi_app,
+            threads=settings.legacy_threads,
+            send_queue_size=settings.legacy_send_queue,
+        )
+        self.new = new_asgi_app
+        self.metrics = metrics if metrics is not None else ProxyMetrics()
+        self.stats = RollingStats(settings.stats_window)
+        self.dispatcher = Dispatcher(
+            self.legacy,
+            new_asgi_app,
+            self.compile(FlagTable(version=0)),
+            metrics=self.metrics,
+            stats=self.stats,
+            access_log=AccessLog(enabled=settings.access_log),
+            shadow_runner=shadow_runner,
+            shadow_body_limit=settings.shadow_body_limit,
+        )
+        self.watcher = FlagWatcher(
+            store,
+            self.apply_table,
+            check_interval=max(settings.poll_interval * 5, 1.0),
+            on_health=lambda up: self.metrics.flag_store_up.set(1 if up else 0),
+            on_version=self.metrics.flag_version.set,
+        )
+        self._new_lifespan = AppLifespan(new_asgi_app, name="new")
+        from proxy.admin import create_admin_app
+
+        self.admin = create_admin_app(self)
+
+    # Routing state ------------------------------------------------------------------------------
+    def compile(self, flags: FlagTable) -> RouteTable:
+        """Compile the route table for ``flags`` (no side effect)."""
+        return RouteTable.compile(
+            self.inventory, flags, served_by_headers=self.settings.served_by_headers
+        )
+
+    def apply_table(self, flags: FlagTable) -> None:
+        """Swap in the route table for ``flags``: one assignment, read once per request."""
+        self.dispatcher.table = self.compile(flags)
+
+    @property
+    def flags(self) -> FlagTable:
+        """The flag table in force in this worker (an empty one before the first load)."""
+        return self.watcher.table or FlagTable(version=0)
+
+    @property
+    def table(self) -> RouteTable:
+        """The compiled route table in force."""
+        return self.dispatcher.table
+
+    # ASGI ---------------------------------------------------------------------------------------
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "lifespan":
+            await self._lifespan(scope, receive, send)
+            return
+        path: str = scope["path"]
+        if path.startswith(ADMIN_PREFIX) or path == METRICS_PATH:
+            await self._admin(scope, receive, send)
+            return
+        await self.dispatcher(scope, receive, send)
+
+    async def _admin(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.admin(scope, receive, send)
+            return
+        request_id = ensure_request_id(scope)
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", ()), (REQUEST_ID_HEADER, request_id)]
+            await send(message)
+
+        await self.admin(scope, receive, send_with_id)
+
+    async def _lifespan(self, scope: Scope, receive: Receive, send: Send) -> None:
+        message = await receive()
+        if message["type"] != "lifespan.startup":
+            return
+        try:
+            await self.startup(scope.get("state"))
+        except Exception as exc:
+            log.exception("proxy_startup_failed")
+            await send({"type": "lifespan.startup.failed", "message": repr(exc)})
+            return
+        await send({"type": "lifespan.startup.complete"})
+        message = await receive()
+        try:
+            await self.shutdown()
+        except Exception as exc:
+            log.exception("proxy_shutdown_failed")
+            await send({"type": "lifespan.shutdown.failed", "message": repr(exc)})
+            return
+        await send({"type": "lifespan.shutdown.complete"})
+
+    # Lifespan -----------------------------------------------------------------------------------
+    async def startup(self, state: dict[str, Any] | None = None) -> None:
+        """Open the store, import the flag file into an empty one, watch it, start the new app."""
+        try:
+            await self.store.open()
+            flag_file = Path(self.settings.flag_file)
+            if await asyncio.to_thread(flag_file.is_file):
+                await ensure_initialised(self.store, flag_file, actor="proxy")
+        except Exception as exc:
+            # Fail static: serve with the default table (every route on the side that has it)
+            # and let the watcher keep trying.
+            log.warning("flag_store_unreachable_at_start", error=repr(exc))
+        await self.watcher.start()
+        await self._new_lifespan.startup(state)
+        log.info(
+            "proxy_started",
+            routes=len(self.inventory),
+            version=self.table.version,
+            legacy_threads=self.settings.legacy_threads,
+        )
+
+    async def shutdown(self) -> None:
+        """Stop watching, finish shadow work, stop the new app, close the store and the pool."""
+        await self.watcher.stop()
+        runner = self.shadow_runner
+        if runner is not None and hasattr(runner, "aclose"):
+            await runner.aclose()
+        try:
+            await self._new_lifespan.shutdown()
+        finally:
+            closing = self.store.close()
+            if inspect.isawaitable(closing):
+                await closing
+            await asyncio.to_thread(self.legacy.close)
+
+
+def create_proxy(
+    legacy_wsgi_app: Any,
+    new_asgi_app: ASGIApp,
+    store: FlagStore,
+    settings: ProxySettings | None = None,
+    *,
+    token_verifier: TokenVerifier,
+    shadow_runner: Any = None,
+) -> StranglerProxy:
+    """Return the strangler proxy ASGI app for two apps and a (not yet opened) flag store."""
+    return StranglerProxy(
+        legacy_wsgi_app,
+        new_asgi_app,
+        store,
+        settings or ProxySettings(),
+        token_verifier=token_verifier,
+        shadow_runner=shadow_runner,
+    )

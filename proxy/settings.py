@@ -1,0 +1,32 @@
+"""Read the proxy's configuration from ``STRANGLER_*`` environment variables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["DEFAULT_FLAG_FILE", "ProxySettings"]
+
+DEFAULT_FLAG_FILE = Path(__file__).resolve().parent / "flags.toml"
+
+
+class ProxySettings(BaseSettings):
+    """Everything the strangler proxy can be told; defaults run on one machine."""
+
+    model_config = SettingsConfigDict(env_prefix="STRANGLER_", extra="ignore")
+
+    flag_store_url: str = "sqlite:///var/strangler-flags.db"
+    flag_file: Path = DEFAULT_FLAG_FILE
+    poll_interval: float = Field(default=0.2, gt=0)
+    legacy_threads: int = Field(default=32, ge=1, le=1024)
+    # How many response messages a2wsgi may queue between the WSGI thread and the event loop.
+    legacy_send_queue: int = Field(default=10, ge=1)
+    served_by_headers: bool = True
+    access_log: bool = True
+    stats_window: int = Field(default=60, ge=1, le=3600)
+    shadow_sample_rate: float = Field(default=1.0, ge=0.0, le=1.0)
+    shadow_max_concurrency: int = Field(default=8, ge=1)
+    shadow_body_limit: int = Field(default=1024 * 1024, ge=0)
+    mismatch_limit: int = Field(default=1000, ge=1)

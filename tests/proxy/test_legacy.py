@@ -1,0 +1,97 @@
+"""The legacy bridge frees its worker threads when clients abandon streamed responses."""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+
+from proxy.app import StranglerProxy
+from tests.proxy.harness import make_proxy, make_settings, serve
+from tests.proxy.sample_apps import create_legacy_app, create_new_app
+
+POOL = 4
+
+
+def _wait_until(condition: Callable[[], bool], timeout: float = 15.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.02)
+    return condition()
+
+
+def _open_stream_and_leave(base_url: str, path: str) -> None:
+    """Start a streamed GET, read until the first chunk arrives, then drop the connection."""
+    parts = urlsplit(base_url)
+    with socket.create_connection((parts.hostname, parts.port), timeout=30) as sock:
+        sock.sendall(f"GET {path} HTTP/1.1\r\nHost: {parts.netloc}\r\n\r\n".encode())
+        received = b""
+        while b"chunk-0" not in received:
+            data = sock.recv(65536)
+            assert data, "the server closed the stream before the first chunk"
+            received += data
+
+
+@pytest.fixture
+def proxy_with_pool(tmp_path: Path) -> StranglerProxy:
+    settings = make_settings(tmp_path, legacy_threads=POOL)
+    return make_proxy(settings)
+
+
+def test_abandoned_legacy_streams_release_every_pool_thread(
+    proxy_with_pool: StranglerProxy,
+) -> None:
+    legacy = proxy_with_pool.legacy.app
+    streams = legacy.config["STREAMS"]
+    abandoned = POOL * 3
+    # Each stream would take 1000 x 50 ms = 50 s if nobody stopped it.
+    path = "/stream?chunks=1000&delay=0.05"
+    with serve(proxy_with_pool) as base_url:
+        with ThreadPoolExecutor(max_workers=abandoned) as clients:
+            list(clients.map(lambda _: _open_stream_and_leave(base_url, path), range(abandoned)))
+        assert _wait_until(lambda: streams["closed"] == abandoned), streams
+        assert streams["started"] == abandoned
+
+        # Every pool thread is free again: POOL requests can be inside the app at once.
+        with httpx.Client(base_url=base_url, timeout=30) as http, ThreadPoolExecutor(POOL) as pool:
+            answers = list(pool.map(lambda _: http.get("/barrier"), range(POOL)))
+        assert [a.status_code for a in answers] == [200] * POOL
+        assert all(a.headers["x-served-by"] == "legacy" for a in answers)
+
+
+def test_streams_read_to_the_end_are_complete_and_closed(proxy_with_pool: StranglerProxy) -> None:
+    streams = proxy_with_pool.legacy.app.config["STREAMS"]
+    with (
+        serve(proxy_with_pool) as base_url,
+        httpx.Client(base_url=base_url, timeout=30) as http,
+        http.stream("GET", "/stream?chunks=50") as response,
+    ):
+        body = b"".join(response.iter_raw())
+    assert body == b"".join(f"chunk-{i}\n".encode() for i in range(50))
+    assert _wait_until(lambda: streams["closed"] == 1)
+
+
+def test_the_pool_size_bounds_concurrent_legacy_requests(tmp_path: Path) -> None:
+    """With one thread fewer than the barrier needs, it is never met (so the check can fail)."""
+    settings = make_settings(tmp_path, legacy_threads=POOL - 1)
+    store_proxy = make_proxy(settings)
+    barrier = store_proxy.legacy.app.config["BARRIER"]
+    with serve(store_proxy) as base_url, httpx.Client(base_url=base_url, timeout=30) as http:
+        barrier._timeout = 0.5  # fail fast: the point is that it cannot trip
+        with ThreadPoolExecutor(POOL - 1) as pool:
+            answers = list(pool.map(lambda _: http.get("/barrier"), range(POOL - 1)))
+    assert {a.status_code for a in answers} == {503}
+
+
+def test_the_legacy_bridge_sizes_its_pool_from_settings(tmp_path: Path) -> None:
+    proxy = make_proxy(make_settings(tmp_path, legacy_threads=7))
+    assert proxy.legacy.executor._max_workers == 7
+    assert create_legacy_app and create_new_app  # the sample apps are what the proxy wraps
