@@ -303,7 +303,7 @@ def _decode_flags(raw: dict[str, str]) -> list[RouteFlag]:
     return flags
 
 
-def _decode_event(encoded: str) -> FlagEvent:
+def _decode_event(encoded: str | bytes) -> FlagEvent:
     try:
         data = json.loads(encoded)
         return FlagEvent(

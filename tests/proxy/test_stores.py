@@ -440,9 +440,11 @@ async def _kill_listening_connections(backend: Backend, listener: FlagStore) -> 
 
         admin = aioredis.Redis.from_url(backend.url.split("?", 1)[0])
         try:
-            await eventually(
-                lambda: _redis_subscriber_ids(admin, listener.client_name), what="subscriber listed"
-            )
+
+            async def subscribed() -> bool:
+                return bool(await _redis_subscriber_ids(admin, listener.client_name))
+
+            await eventually(subscribed, what="subscriber listed")
             ids = await _redis_subscriber_ids(admin, listener.client_name)
             for client_id in ids:
                 await admin.client_kill_filter(_id=client_id)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 import structlog
@@ -26,7 +27,7 @@ AGENTS = "GET /api/v1/agents"
 AGENT = "GET /api/v1/agents/{agent_id}"
 
 # Short intervals keep the tests quick; the watcher's behaviour does not depend on them.
-FAST = {"check_interval": 0.05, "max_backoff": 0.2}
+CHECK_INTERVAL, MAX_BACKOFF = 0.05, 0.2
 
 
 @pytest.fixture
@@ -62,7 +63,8 @@ class Recorder:
             self.table,
             on_health=self.health.append,
             on_version=self.versions.append,
-            **FAST,
+            check_interval=CHECK_INTERVAL,
+            max_backoff=MAX_BACKOFF,
         )
 
 
@@ -74,7 +76,7 @@ async def seed(store: FlagStore) -> FlagTable:
     )
 
 
-def events_named(logs: list[dict[str, object]], name: str) -> list[dict[str, object]]:
+def events_named(logs: Sequence[Mapping[str, Any]], name: str) -> list[Mapping[str, Any]]:
     return [entry for entry in logs if entry["event"] == name]
 
 
@@ -230,7 +232,9 @@ async def test_a_failing_on_table_callback_does_not_stop_the_watcher(tmp_path: P
         accepted.append(table.version)
 
     with capture_logs() as logs:
-        async with FlagWatcher(store, on_table, **FAST) as watcher:
+        async with FlagWatcher(
+            store, on_table, check_interval=CHECK_INTERVAL, max_backoff=MAX_BACKOFF
+        ) as watcher:
             await store.set_flags([FlagChange(AGENT, Mode.NEW)], actor="a", reason="bad")
             await eventually(lambda: watcher.version == 2, what="version 2 offered")
             await store.set_flags([FlagChange(AGENT, Mode.LEGACY)], actor="a", reason="good")
