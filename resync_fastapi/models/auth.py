@@ -113,8 +113,9 @@ class UserCreateIn(BaseModel):
 
     username: Annotated[
         StrictStr,
-        AfterValidator(bounded_text(3, 32)),
-        AfterValidator(pattern(r"[a-z0-9_-]{3,32}", "Must match ^[a-z0-9_-]{3,32}$.")),
+        AfterValidator(
+            pattern(r"[a-z0-9_-]{3,32}", "Must be 3 to 32 characters of a-z, 0-9, '_' or '-'.")
+        ),
         Field(json_schema_extra={"pattern": "^[a-z0-9_-]{3,32}$"}),
     ]
     password: Annotated[

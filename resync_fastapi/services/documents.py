@@ -9,7 +9,6 @@ PostgreSQL ``ts_rank_cd``.
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -46,7 +45,8 @@ def reduce_filename(raw: str) -> str:
 
 def extension(filename: str) -> str:
     """The lowercased extension (``.txt``), or ``""`` when there is none."""
-    return os.path.splitext(filename)[1].lower()
+    _stem, dot, suffix = filename.rpartition(".")
+    return f".{suffix.lower()}" if dot and suffix else ""
 
 
 def filename_is_safe(filename: str) -> bool:

@@ -18,7 +18,14 @@ from pydantic import BaseModel, ValidationError
 from resync_fastapi.core.exceptions import UnsupportedMediaType, ValidationFailed
 from resync_fastapi.core.validation import field_errors
 
-__all__ = ["is_json", "json_body", "json_body_openapi", "parse_json_object", "validate_model"]
+__all__ = [
+    "is_json",
+    "json_body",
+    "json_body_openapi",
+    "parse_json_object",
+    "read_json_object",
+    "validate_model",
+]
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -33,11 +40,16 @@ def is_json(content_type: str | None) -> bool:
     return media_type(content_type) == "application/json"
 
 
+def _reject_constant(name: str) -> Any:
+    # NaN and Infinity are Python's extensions, not JSON.
+    raise ValueError(f"{name} is not JSON")
+
+
 def parse_json_object(raw: bytes) -> dict[str, Any]:
     """Decode ``raw`` as a JSON object or raise the documented 400."""
     try:
-        data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
+        data = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
+    except (ValueError, RecursionError):
         raise ValidationFailed(
             [{"field": "body", "code": "invalid_format", "message": "Malformed JSON."}],
             detail="The request body is not valid JSON.",
@@ -47,6 +59,14 @@ def parse_json_object(raw: bytes) -> dict[str, Any]:
             [{"field": "body", "code": "invalid_type", "message": "Expected an object."}]
         )
     return data
+
+
+async def read_json_object(request: Request) -> dict[str, Any]:
+    """Read the body as a JSON object: 415 if a body comes with another content type."""
+    raw = await request.body()
+    if raw and not is_json(request.headers.get("content-type")):
+        raise UnsupportedMediaType()
+    return parse_json_object(raw)
 
 
 def validate_model(model: type[M], data: dict[str, Any]) -> M:
@@ -61,9 +81,7 @@ def json_body(model: type[M]) -> Callable[[Request], Awaitable[M]]:
     """Return a dependency that reads, checks and validates a JSON body as ``model``."""
 
     async def parse(request: Request) -> M:
-        if not is_json(request.headers.get("content-type")):
-            raise UnsupportedMediaType()
-        return validate_model(model, parse_json_object(await request.body()))
+        return validate_model(model, await read_json_object(request))
 
     parse.__name__ = f"{model.__name__}_body"
     return parse

@@ -47,7 +47,7 @@ JobStatus = Annotated[
 ]
 JobId = Annotated[
     str,
-    AfterValidator(pattern(JOB_ID_PATTERN, "Must match ^[A-Za-z0-9_-]{1,64}$.")),
+    AfterValidator(pattern(JOB_ID_PATTERN, "Must be 1 to 64 of A-Z a-z 0-9 _ -.")),
     Path(examples=["J0001"]),
 ]
 

@@ -8,14 +8,13 @@ from urllib.parse import parse_qsl
 from fastapi import APIRouter, Request, Response
 
 from resync_fastapi.api.v1.bodies import (
-    is_json,
     json_body_openapi,
     media_type,
-    parse_json_object,
+    read_json_object,
     validate_model,
 )
 from resync_fastapi.api.v1.dependencies import CurrentUser, DbConn, Tokens, dry_run_requested
-from resync_fastapi.core.exceptions import BadCredentials, UnsupportedMediaType
+from resync_fastapi.core.exceptions import BadCredentials
 from resync_fastapi.core.routing import ResyncRoute
 from resync_fastapi.core.security import TokenPair
 from resync_fastapi.db.transaction import finish
@@ -39,16 +38,13 @@ def _pair(pair: TokenPair) -> dict[str, Any]:
 
 
 async def _credentials(request: Request) -> LoginIn:
-    content_type = request.headers.get("content-type")
-    if is_json(content_type):
-        data = parse_json_object(await request.body())
-    elif media_type(content_type) == FORM_MEDIA_TYPE:
+    if media_type(request.headers.get("content-type")) == FORM_MEDIA_TYPE:
         data = {}
         raw = (await request.body()).decode("utf-8", "replace")
         for key, value in parse_qsl(raw, keep_blank_values=True):
             data.setdefault(key, value)  # the first value wins, as in a form's MultiDict
     else:
-        raise UnsupportedMediaType()
+        data = await read_json_object(request)
     return validate_model(LoginIn, data)
 
 
@@ -81,9 +77,7 @@ async def login(request: Request, conn: DbConn, tokens: Tokens) -> dict[str, Any
 )
 async def refresh(request: Request, conn: DbConn, tokens: Tokens) -> dict[str, Any]:
     """Trade a refresh token for a new pair; the old refresh token stops working."""
-    if not is_json(request.headers.get("content-type")):
-        raise UnsupportedMediaType()
-    body = validate_model(RefreshIn, parse_json_object(await request.body()))
+    body = validate_model(RefreshIn, await read_json_object(request))
     return _pair(await auth_service.refresh(conn, tokens, body.refresh_token))
 
 

@@ -104,8 +104,7 @@ async def upload(
     if not documents.filename_is_safe(filename):
         raise _invalid_file(
             "invalid_format",
-            "The filename must be 1-255 letters, digits, '.', '_', '-' or spaces "
-            "and must not start with a dot.",
+            "The filename must be 1 to 255 of A-Z a-z 0-9 . _ - and space, not starting with '.'.",
         )
     limit = settings.rag_max_bytes
     if upload.size is not None and upload.size > limit:
