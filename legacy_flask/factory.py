@@ -59,9 +59,19 @@ def _begin_request() -> None:
     request.max_content_length = limit
     if request.content_length is not None and request.content_length > limit:
         raise body_too_large(app_state.settings.rag_max_bytes)
-    if request.endpoint != UPLOAD_ENDPOINT and request.method in _BODY_METHODS:
-        # Read (at most the limit) now so a chunked body that is too large is a 413 before 401.
-        request.get_data(cache=True)
+    if request.content_length is None and request.method in _BODY_METHODS:
+        _read_unsized_body(limit)
+
+
+def _read_unsized_body(limit: int) -> None:
+    """Read a body sent without Content-Length (chunked) now, so too large is a 413 before 401.
+
+    Werkzeug stops such a stream at the limit without complaint; asking for one byte more is
+    what raises its 413. (A chunked body of exactly the limit is refused too: the stream cannot
+    tell "ends here" from "has more".) The body is cached for the view, multipart included.
+    """
+    if len(request.get_data(cache=True)) >= limit:
+        request.stream.read(1)
 
 
 def _finish_request(response: Response) -> Response:

@@ -60,6 +60,7 @@ def body_too_large(rag_max_bytes: int) -> PayloadTooLarge:
 def _unexpected(exc: BaseException) -> Response:
     logger.error(
         "unhandled_exception",
+        request_id=request.environ.get(REQUEST_ID_KEY, ""),
         path=request.path,
         method=request.method,
         exc_info=(type(exc), exc, exc.__traceback__),

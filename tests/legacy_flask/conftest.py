@@ -3,6 +3,9 @@
 Seeding hashes three argon2 passwords, so databases are module-scoped where tests can share one
 (each module still gets a fresh SQLite file and, when reachable, a fresh PostgreSQL database);
 tests that need a pristine database use the shared function-scoped ``database_url`` fixture.
+The seeded users' hashes are then re-made with tiny argon2id parameters: the app verifies any
+argon2id hash with the parameters the hash carries, so logins in tests take a millisecond while
+the app itself keeps argon2-cffi's defaults.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from flask.testing import FlaskClient
 
 import migrations
 from legacy_flask import create_app
-from tests.legacy_flask.harness import SECRET
+from tests.legacy_flask.harness import SECRET, cheapen_password_hashes
 from tests.services import TwsSim, create_postgres_database, drop_postgres_database
 
 AppFactory = Callable[..., Flask]
@@ -33,6 +36,7 @@ def module_database_url(
         url = f"sqlite:///{tmp_path_factory.mktemp('legacy') / 'resync.db'}"
         migrations.upgrade(url)
         migrations.seed(url, environment="test")
+        cheapen_password_hashes(url)
         yield url
         return
     admin_url = request.getfixturevalue("postgres_admin_url")
@@ -40,6 +44,7 @@ def module_database_url(
     try:
         migrations.upgrade(url)
         migrations.seed(url, environment="test")
+        cheapen_password_hashes(url)
         yield url
     finally:
         drop_postgres_database(admin_url, url)

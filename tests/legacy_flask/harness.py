@@ -13,6 +13,7 @@ from typing import Any
 import jwt
 import jwt.warnings
 import sqlalchemy as sa
+from argon2 import PasswordHasher
 
 import migrations
 
@@ -133,3 +134,17 @@ def assert_problem(
 
 def field_errors(body: dict[str, Any]) -> list[tuple[str, str]]:
     return [(error["field"], error["code"]) for error in body["errors"]]
+
+
+_CHEAP_HASHER = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+
+
+def cheapen_password_hashes(database_url: str) -> None:
+    """Re-hash the seeded users' passwords with tiny argon2id parameters (tests only)."""
+    for username, password in PASSWORDS.items():
+        execute(
+            database_url,
+            "UPDATE users SET password_hash = :h WHERE username = :u",
+            h=_CHEAP_HASHER.hash(password),
+            u=username,
+        )
