@@ -1,6 +1,6 @@
 """Fixtures for the dashboard's browser tests: a served proxy, admin helpers and headless Chromium.
 
-One proxy process serves the whole module (seeding hashes passwords with argon2, deliberately
+One proxy process serves the whole package (seeding hashes passwords with argon2, deliberately
 slow); every test starts from the same flag state because an autouse fixture pulls the kill
 switch through the admin API first. Chromium is Debian's (``apt-get install chromium``), driven
 by Playwright's sync API; Playwright's own browser downloads are never used.
@@ -112,7 +112,7 @@ def _wait_until_serving(process: subprocess.Popen[bytes], base_url: str, log: Pa
     raise RuntimeError(f"the proxy did not start within 60 s:\n{log.read_text()}")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def proxy_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ProxyServer]:
     """Serve the proxy under a real uvicorn on loopback, over a seeded temporary SQLite file."""
     workdir = tmp_path_factory.mktemp("dashboard-proxy")
@@ -184,9 +184,13 @@ def chromium_executable() -> str:
     return path
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(chromium_executable: str) -> Iterator[Any]:
-    """One headless Chromium for the session."""
+    """One headless Chromium per module.
+
+    Playwright's sync API keeps an asyncio loop running on this thread while it is open, so it
+    must close before other modules' async tests run (``asyncio.run`` refuses a running loop).
+    """
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:

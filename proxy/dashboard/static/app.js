@@ -141,7 +141,9 @@
     for (const id of ["signin-view", "forbidden-view", "app-view"]) $(id).hidden = id !== view;
     const signedIn = view !== "signin-view";
     $("session").hidden = !signedIn;
-    setText($("session-user"), window.sessionStorage.getItem(USER_KEY) || "");
+    const user = window.sessionStorage.getItem(USER_KEY) || "";
+    setText($("session-user"), user);
+    $("session-user").parentElement.hidden = !user;
   }
 
   function announce(message, kind = "ok") {
@@ -568,7 +570,13 @@
             "div",
             { class: "event-head" },
             el("code", { class: "event-route" }, item.route),
-            el("span", { class: "event-change" }, modeBadge(item.from, 0), " → ", modeBadge(item.to, item.percent)),
+            el(
+              "span",
+              { class: "event-change" },
+              item.from ? modeBadge(item.from, 0) : el("span", { class: "badge badge-unknown" }, "unset"),
+              " → ",
+              modeBadge(item.to, item.percent),
+            ),
           ),
           el("p", { class: "event-reason" }, item.reason),
           el(
