@@ -218,8 +218,12 @@ def create_proxy(
     *,
     token_verifier: TokenVerifier,
     shadow_runner: Any = None,
+    metrics: ProxyMetrics | None = None,
 ) -> StranglerProxy:
-    """Return the strangler proxy ASGI app for two apps and a (not yet opened) flag store."""
+    """Return the strangler proxy ASGI app for two apps and a (not yet opened) flag store.
+
+    ``metrics`` lets the caller share the proxy's metrics with a shadow runner built first.
+    """
     return StranglerProxy(
         legacy_wsgi_app,
         new_asgi_app,
@@ -227,4 +231,5 @@ def create_proxy(
         settings or ProxySettings(),
         token_verifier=token_verifier,
         shadow_runner=shadow_runner,
+        metrics=metrics,
     )

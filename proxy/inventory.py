@@ -149,15 +149,30 @@ def inventory_from_flask(app: Any, *, side: str = LEGACY) -> list[Route]:
     return routes
 
 
-def _starlette_routes(routes: Iterable[Any], prefix: str = "") -> Iterator[tuple[str, Any]]:
-    """Yield ``(prefix, route)`` for every endpoint route, descending into mounted routers."""
+def _endpoint_routes(routes: Iterable[Any], prefix: str = "") -> Iterator[tuple[str, Any, Any]]:
+    """Yield ``(prefix, original_route, view)`` for every endpoint, descending into mounts.
+
+    FastAPI (0.13x+) keeps included routers as lazy branches in ``app.routes``;
+    ``fastapi.routing.iter_route_contexts`` (what its OpenAPI generator uses) resolves them to
+    views with the effective ``path_format``, ``path_regex`` and ``methods``.
+    """
     from starlette.routing import Mount
 
+    try:
+        from fastapi.routing import iter_route_contexts
+    except ImportError:  # an older FastAPI, or plain Starlette: routes are already flat
+        iter_route_contexts = None
+
     for route in routes:
-        if isinstance(route, Mount) and route.routes:
-            yield from _starlette_routes(route.routes, prefix + route.path)
-        else:
-            yield prefix, route
+        if isinstance(route, Mount):
+            if route.routes:
+                yield from _endpoint_routes(route.routes, prefix + route.path)
+            continue
+        if iter_route_contexts is None:
+            yield prefix, route, route
+            continue
+        for context in iter_route_contexts([route]):
+            yield prefix, context.original_route, context
 
 
 def inventory_from_fastapi(app: Any, *, side: str = NEW) -> list[Route]:
@@ -170,16 +185,16 @@ def inventory_from_fastapi(app: Any, *, side: str = NEW) -> list[Route]:
     from starlette.routing import WebSocketRoute
 
     routes: list[Route] = []
-    for prefix, route in _starlette_routes(app.routes):
-        if not isinstance(route, HTTPRoute | WebSocketRoute):
+    for prefix, original, view in _endpoint_routes(app.routes):
+        if not isinstance(original, HTTPRoute | WebSocketRoute):
             continue
-        template = prefix + route.path_format
-        pattern = route.path_regex.pattern.removeprefix("^").removesuffix("$")
+        template = prefix + view.path_format
+        pattern = view.path_regex.pattern.removeprefix("^").removesuffix("$")
         regex = re.escape(prefix) + _strip_groups(pattern)
-        if isinstance(route, WebSocketRoute):
+        if isinstance(original, WebSocketRoute):
             methods: Iterable[str] = [WEBSOCKET]
         else:
-            methods = sorted(set(route.methods or ()) - _IGNORED_METHODS)
+            methods = sorted(set(view.methods or ()) - _IGNORED_METHODS)
         for method in methods:
             routes.append(
                 Route(

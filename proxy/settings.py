@@ -30,3 +30,5 @@ class ProxySettings(BaseSettings):
     shadow_max_concurrency: int = Field(default=8, ge=1)
     shadow_body_limit: int = Field(default=1024 * 1024, ge=0)
     mismatch_limit: int = Field(default=1000, ge=1)
+    # A SQLite file shared by all workers (and read by the CLI); unset keeps mismatches in memory.
+    mismatch_db: Path | None = Path("var/strangler-mismatches.db")

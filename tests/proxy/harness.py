@@ -46,12 +46,14 @@ def make_settings(tmp_path: Path, **overrides: Any) -> ProxySettings:
     return ProxySettings(**values)
 
 
-def make_proxy(settings: ProxySettings, **kwargs: Any) -> StranglerProxy:
-    """A proxy over fresh sample apps."""
+def make_proxy(
+    settings: ProxySettings, *, legacy: Any = None, new: Any = None, **kwargs: Any
+) -> StranglerProxy:
+    """A proxy over the given apps (fresh sample apps by default)."""
     store = open_store(settings.flag_store_url, poll_interval=settings.poll_interval)
     return create_proxy(
-        create_legacy_app(),
-        create_new_app(),
+        legacy if legacy is not None else create_legacy_app(),
+        new if new is not None else create_new_app(),
         store,
         settings,
         token_verifier=verify_token,

@@ -49,7 +49,7 @@ def _echo(
     }
 
 
-def create_legacy_app(*, barrier_parties: int = 4) -> Flask:
+def create_legacy_app(*, barrier_parties: int = 4, barrier_timeout: float = 10.0) -> Flask:
     """The 'legacy' side: Flask.
 
     ``app.config["STREAMS"]`` counts streamed responses started and closed (a generator's
@@ -60,7 +60,7 @@ def create_legacy_app(*, barrier_parties: int = 4) -> Flask:
     app = Flask("sample_legacy")
     streams = {"started": 0, "closed": 0}
     lock = threading.Lock()
-    barrier = threading.Barrier(barrier_parties, timeout=10)
+    barrier = threading.Barrier(barrier_parties, timeout=barrier_timeout)
     app.config["STREAMS"] = streams
     app.config["BARRIER"] = barrier
 

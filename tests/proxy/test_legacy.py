@@ -14,7 +14,7 @@ import pytest
 
 from proxy.app import StranglerProxy
 from tests.proxy.harness import make_proxy, make_settings, serve
-from tests.proxy.sample_apps import create_legacy_app, create_new_app
+from tests.proxy.sample_apps import create_legacy_app
 
 POOL = 4
 
@@ -82,16 +82,19 @@ def test_streams_read_to_the_end_are_complete_and_closed(proxy_with_pool: Strang
 def test_the_pool_size_bounds_concurrent_legacy_requests(tmp_path: Path) -> None:
     """With one thread fewer than the barrier needs, it is never met (so the check can fail)."""
     settings = make_settings(tmp_path, legacy_threads=POOL - 1)
-    store_proxy = make_proxy(settings)
-    barrier = store_proxy.legacy.app.config["BARRIER"]
-    with serve(store_proxy) as base_url, httpx.Client(base_url=base_url, timeout=30) as http:
-        barrier._timeout = 0.5  # fail fast: the point is that it cannot trip
-        with ThreadPoolExecutor(POOL - 1) as pool:
-            answers = list(pool.map(lambda _: http.get("/barrier"), range(POOL - 1)))
+    small = make_proxy(
+        settings, legacy=create_legacy_app(barrier_parties=POOL, barrier_timeout=0.5)
+    )
+    with (
+        serve(small) as base_url,
+        httpx.Client(base_url=base_url, timeout=30) as http,
+        ThreadPoolExecutor(POOL - 1) as pool,
+    ):
+        answers = list(pool.map(lambda _: http.get("/barrier"), range(POOL - 1)))
     assert {a.status_code for a in answers} == {503}
 
 
 def test_the_legacy_bridge_sizes_its_pool_from_settings(tmp_path: Path) -> None:
     proxy = make_proxy(make_settings(tmp_path, legacy_threads=7))
+    assert proxy.legacy.threads == 7
     assert proxy.legacy.executor._max_workers == 7
-    assert create_legacy_app and create_new_app  # the sample apps are what the proxy wraps

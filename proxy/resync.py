@@ -1,0 +1,186 @@
+"""Compose the strangler proxy for Resync: the only module that knows the two Resync apps.
+
+:func:`create_resync_proxy` is the uvicorn factory ``resync-strangler serve`` runs in every
+worker. It builds the legacy Flask app and the FastAPI app with one random dry-run key per
+process (the proxy adds it to shadowed unsafe requests; a client can never send a valid one, and
+the proxy strips the header from client requests anyway), the flag store named by
+``STRANGLER_FLAG_STORE_URL``, the shadow runner with a mismatch store shared by the workers, and
+the admin API's token verifier for Resync's JWTs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from typing import Any
+
+import jwt
+import structlog
+from sqlalchemy import Engine, bindparam, create_engine, event, text
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.pool import NullPool
+
+from proxy.app import StranglerProxy, build_inventory, create_proxy
+from proxy.auth import InvalidToken, Principal
+from proxy.inventory import Inventory
+from proxy.metrics import ProxyMetrics
+from proxy.settings import ProxySettings
+from proxy.stores import open_store
+
+__all__ = [
+    "ResyncTokenVerifier",
+    "build_resync_apps",
+    "create_resync_proxy",
+    "resync_inventory",
+]
+
+log = structlog.get_logger("proxy.resync")
+
+ISSUER = "resync"
+AUDIENCE = "resync-api"
+LEEWAY_SECONDS = 30
+
+
+class ResyncTokenVerifier:
+    """Verify a Resync access token for the admin API, as the apps themselves would.
+
+    The signature (HS256, ``RESYNC_SECRET_KEY``), ``iss``, ``aud``, ``exp`` (30 s leeway) and
+    ``typ == "access"`` are checked in memory; with a ``database_url``, the token must also not
+    be revoked (its ``jti`` or ``sid`` in ``revoked_tokens``) and its ``role`` must still be the
+    user's role, read from the shared database (off the event loop).
+    """
+
+    def __init__(self, secret_key: str, *, database_url: str | None = None) -> None:
+        self._secret_key = secret_key
+        self._engine: Engine | None = None
+        if database_url is not None:
+            self._engine = _sync_engine(database_url)
+
+    def decode(self, token: str) -> dict[str, Any]:
+        """Return the verified claims of an access token, or raise :class:`InvalidToken`."""
+        try:
+            claims: dict[str, Any] = jwt.decode(
+                token,
+                self._secret_key,
+                algorithms=["HS256"],
+                audience=AUDIENCE,
+                issuer=ISSUER,
+                leeway=LEEWAY_SECONDS,
+                options={"require": ["exp", "iat", "iss", "aud", "sub"]},
+            )
+        except jwt.PyJWTError as exc:
+            raise InvalidToken(str(exc)) from exc
+        if claims.get("typ") != "access":
+            raise InvalidToken("not an access token")
+        if not isinstance(claims.get("sub"), str) or not isinstance(claims.get("role"), str):
+            raise InvalidToken("token without a subject or role")
+        return claims
+
+    async def __call__(self, token: str) -> Principal:
+        claims = self.decode(token)
+        if self._engine is not None:
+            await asyncio.to_thread(self._check_database, claims)
+        return Principal(subject=claims["sub"], role=claims["role"])
+
+    def _check_database(self, claims: dict[str, Any]) -> None:
+        assert self._engine is not None
+        ids = [str(claims[name]) for name in ("jti", "sid") if claims.get(name)]
+        try:
+            with self._engine.connect() as connection:
+                role = connection.execute(
+                    text("SELECT role FROM users WHERE username = :username"),
+                    {"username": claims["sub"]},
+                ).scalar()
+                revoked = (
+                    connection.execute(
+                        text("SELECT 1 FROM revoked_tokens WHERE token_id IN :ids").bindparams(
+                            bindparam("ids", expanding=True)
+                        ),
+                        {"ids": ids},
+                    ).first()
+                    if ids
+                    else None
+                )
+        except SQLAlchemyError as exc:
+            # Fail closed: without the database the proxy cannot tell a revoked token.
+            log.warning("admin_token_check_failed", error=type(exc).__name__)
+            raise InvalidToken("cannot check the token against the database") from exc
+        if role is None or role != claims["role"]:
+            raise InvalidToken("unknown user or changed role")
+        if revoked is not None:
+            raise InvalidToken("revoked token")
+
+
+def _sync_engine(database_url: str) -> Engine:
+    import migrations
+
+    engine = create_engine(migrations.sync_engine_url(database_url), poolclass=NullPool)
+    if engine.dialect.name == "sqlite":
+
+        @event.listens_for(engine, "connect")
+        def _pragmas(connection: Any, _record: Any) -> None:
+            cursor = connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA busy_timeout=5000")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.close()
+
+    return engine
+
+
+def build_resync_apps(dry_run_key: str | None = None) -> tuple[Any, Any, Any]:
+    """Return ``(legacy Flask app, FastAPI app, FastAPI settings)`` sharing a dry-run key."""
+    import legacy_flask
+    from resync_fastapi.core.config import Settings as NewSettings
+    from resync_fastapi.main import create_app as create_new_app
+
+    legacy_config = {"DRY_RUN_KEY": dry_run_key} if dry_run_key else {}
+    new_settings = NewSettings(dry_run_key=dry_run_key) if dry_run_key else NewSettings()
+    return (
+        legacy_flask.create_app(legacy_config),
+        create_new_app(new_settings),
+        new_settings,
+    )
+
+
+def resync_inventory() -> Inventory:
+    """Return the merged route inventory of the two Resync apps (for the CLI)."""
+    legacy, new, _ = build_resync_apps()
+    return build_inventory(legacy, new)
+
+
+def _shadow_runner(settings: ProxySettings, metrics: ProxyMetrics, dry_run_key: str) -> Any:
+    """Build the parity engineer's shadow runner, or return ``None`` if it is not installed."""
+    try:
+        from proxy.mismatches import MismatchStore
+        from proxy.shadow import ShadowRunner
+    except ImportError:
+        log.warning("shadow_runner_unavailable")
+        return None
+    return ShadowRunner(
+        sample_rate=settings.shadow_sample_rate,
+        max_concurrency=settings.shadow_max_concurrency,
+        mismatch_store=MismatchStore(limit=settings.mismatch_limit, path=settings.mismatch_db),
+        metrics=metrics,
+        dry_run_key=dry_run_key,
+        body_limit=settings.shadow_body_limit,
+    )
+
+
+def create_resync_proxy(settings: ProxySettings | None = None) -> StranglerProxy:
+    """Build the Resync strangler proxy (the uvicorn factory of ``resync-strangler serve``)."""
+    settings = settings or ProxySettings()
+    dry_run_key = secrets.token_urlsafe(32)
+    legacy, new, new_settings = build_resync_apps(dry_run_key)
+    metrics = ProxyMetrics()
+    return create_proxy(
+        legacy,
+        new,
+        open_store(settings.flag_store_url, poll_interval=settings.poll_interval),
+        settings,
+        token_verifier=ResyncTokenVerifier(
+            new_settings.secret_key, database_url=new_settings.database_url
+        ),
+        shadow_runner=_shadow_runner(settings, metrics, dry_run_key),
+        metrics=metrics,
+    )
