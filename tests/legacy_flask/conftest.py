@@ -1,8 +1,9 @@
 """Fixtures for the legacy app: seeded databases, apps bound to the simulator, tokens, snapshots.
 
-Seeding hashes three argon2 passwords, so databases are module-scoped where tests can share one
-(each module still gets a fresh SQLite file and, when reachable, a fresh PostgreSQL database);
-tests that need a pristine database use the shared function-scoped ``database_url`` fixture.
+Seeding hashes three argon2 passwords, so the database is migrated and seeded once per session
+and backend, then copied: each test module gets its own copy (a SQLite backup, a PostgreSQL
+``CREATE DATABASE ... TEMPLATE``), and a test that needs a pristine one takes
+``fresh_database_url``.
 The seeded users' hashes are then re-made with tiny argon2id parameters: the app verifies any
 argon2id hash with the parameters the hash carries, so logins in tests take a millisecond while
 the app itself keeps argon2-cffi's defaults.
@@ -10,7 +11,10 @@ the app itself keeps argon2-cffi's defaults.
 
 from __future__ import annotations
 
+import sqlite3
+import uuid
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -25,29 +29,91 @@ from tests.services import TwsSim, create_postgres_database, drop_postgres_datab
 AppFactory = Callable[..., Flask]
 
 
-@pytest.fixture(
-    scope="module", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
-)
-def module_database_url(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[str]:
-    """A migrated and seeded database shared by one test module (SQLite, then PostgreSQL)."""
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path_factory.mktemp('legacy') / 'resync.db'}"
-        migrations.upgrade(url)
-        migrations.seed(url, environment="test")
-        cheapen_password_hashes(url)
-        yield url
-        return
-    admin_url = request.getfixturevalue("postgres_admin_url")
-    url = create_postgres_database(admin_url)
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated, seeded SQLite file that module databases are copied from."""
+    path = tmp_path_factory.mktemp("legacy-template") / "template.db"
+    url = f"sqlite:///{path}"
+    migrations.upgrade(url)
+    migrations.seed(url, environment="test")
+    cheapen_password_hashes(url)
+    return path
+
+
+@pytest.fixture(scope="session")
+def postgres_template(postgres_admin_url: str) -> Iterator[str]:
+    """A migrated, seeded PostgreSQL database that module databases are cloned from."""
+    url = create_postgres_database(postgres_admin_url)
     try:
         migrations.upgrade(url)
         migrations.seed(url, environment="test")
         cheapen_password_hashes(url)
         yield url
     finally:
+        drop_postgres_database(postgres_admin_url, url)
+
+
+def _copy_sqlite(template: Path, target: Path) -> str:
+    source, copy = sqlite3.connect(template), sqlite3.connect(target)
+    try:
+        source.backup(copy)
+    finally:
+        source.close()
+        copy.close()
+    return f"sqlite:///{target}"
+
+
+def _clone_postgres(admin_url: str, template_url: str) -> str:
+    import psycopg
+
+    name = f"resync_test_{uuid.uuid4().hex[:12]}"
+    template = template_url.rsplit("/", 1)[1]
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+    return admin_url.rsplit("/", 1)[0] + f"/{name}"
+
+
+def _database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield _copy_sqlite(request.getfixturevalue("sqlite_template"), tmp_path / "resync.db")
+        return
+    admin_url = request.getfixturevalue("postgres_admin_url")
+    url = _clone_postgres(admin_url, request.getfixturevalue("postgres_template"))
+    try:
+        yield url
+    finally:
         drop_postgres_database(admin_url, url)
+
+
+BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def module_database_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """A seeded database of its own for one test module (SQLite, then PostgreSQL)."""
+    yield from _database(request, tmp_path_factory.mktemp("legacy"))
+
+
+@pytest.fixture
+def fresh_database_url(
+    module_database_url: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> Iterator[str]:
+    """A pristine seeded database for one test, on the same backend as the module's."""
+    backend = "postgresql" if module_database_url.startswith("postgresql") else "sqlite"
+    yield from _database(_Param(request, backend), tmp_path)
+
+
+class _Param:
+    """Give ``_database`` a request-like object carrying the backend as ``param``."""
+
+    def __init__(self, request: pytest.FixtureRequest, param: str) -> None:
+        self._request = request
+        self.param = param
+
+    def getfixturevalue(self, name: str) -> Any:
+        return self._request.getfixturevalue(name)
 
 
 def _build(database_url: str, tws_url: str, overrides: dict[str, Any]) -> Flask:
