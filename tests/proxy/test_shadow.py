@@ -450,3 +450,96 @@ def shadowing_dispatcher(runner: ShadowRunner, primary_app: Any, candidate_app: 
         runner.submit(ShadowJob(ROUTE, candidate_app, "new", scope, b"", captured, dry_run=False))
 
     return app
+
+
+# --- with the real apps: a dry-run shadow of a write leaves only the primary's row ------------
+
+DRY_RUN_KEY = "shadow-test-dry-run-key-0123456789"
+
+
+def json_headers(body: bytes) -> list[tuple[bytes, bytes]]:
+    return [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]
+
+
+def _count(database_url: str, sql: str) -> int:
+    import sqlalchemy as sa
+
+    from migrations.database import sync_engine_url
+
+    engine = sa.create_engine(sync_engine_url(database_url), poolclass=sa.pool.NullPool)
+    try:
+        with engine.connect() as conn:
+            return int(conn.execute(sa.text(sql)).scalar_one())
+    finally:
+        engine.dispose()
+
+
+async def test_dry_run_shadowed_post_writes_exactly_one_row(database_url, tws_sim, metrics) -> None:
+    from a2wsgi import WSGIMiddleware
+
+    from legacy_flask import create_app as create_legacy
+    from legacy_flask.app_state import EXTENSION_KEY
+    from resync_fastapi.core.config import Settings
+    from resync_fastapi.main import create_app as create_new
+
+    legacy = create_legacy(
+        {
+            "ENV": "test",
+            "DATABASE_URL": database_url,
+            "TWS_URL": tws_sim.twsd_url,
+            "DRY_RUN_KEY": DRY_RUN_KEY,
+            "LOG_LEVEL": "WARNING",
+        }
+    )
+    new = create_new(
+        Settings(
+            env="test",
+            database_url=database_url,
+            tws_url=tws_sim.twsd_url,
+            dry_run_key=DRY_RUN_KEY,
+            log_level="WARNING",
+        )
+    )
+    primary_app = WSGIMiddleware(legacy)  # type: ignore[arg-type]
+    runner = ShadowRunner(metrics=metrics, dry_run_key=DRY_RUN_KEY, timeout=30)
+    before = _count(database_url, "SELECT count(*) FROM chat_messages")
+    try:
+        async with new.router.lifespan_context(new):
+            credentials = b'{"username":"operator","password":"resync-operator-dev"}'
+            login = await call_asgi(
+                primary_app,
+                scope_for("POST", "/api/v1/auth/login", json_headers(credentials)),
+                credentials,
+            )
+            assert login.status == 200, login.body
+            token = json.loads(login.body)["access_token"]
+            body = b'{"agent_id":"tws-general","message":"hello from the shadow test"}'
+            scope = scope_for(
+                "POST",
+                "/api/v1/chat",
+                [*json_headers(body), (b"authorization", f"Bearer {token}".encode())],
+            )
+            answer = await call_asgi(primary_app, scope, body)
+            assert answer.status == 200, answer.body
+
+            submitted = runner.submit(
+                ShadowJob("POST /api/v1/chat", new, "new", scope, body, answer, dry_run=True)
+            )
+            assert submitted
+            assert await runner.drain(30)
+    finally:
+        legacy.extensions[EXTENSION_KEY].close()
+
+    assert _count(database_url, "SELECT count(*) FROM chat_messages") == before + 1
+    assert (
+        _count(database_url, "SELECT count(*) FROM audit_items WHERE memory_id LIKE 'chat-%'") == 1
+    )
+    # The candidate ran after the primary committed, so it answered with the next message id
+    # from inside its own transaction: it did write, and nothing of it stayed. (The id is why
+    # a dry-run shadow of a create is a mismatch by nature; parity_tests compare writes on
+    # separate database copies instead.)
+    assert metrics.shadow_counts()["POST /api/v1/chat"]["mismatch"] == 1
+    [record] = runner.mismatch_store.list()
+    assert record["candidate"]["status"] == 200
+    assert record["candidate"]["body"]["value"]["id"] == json.loads(answer.body)["id"] + 1
+    assert "/id" in {d["path"] for d in record["differences"]}
