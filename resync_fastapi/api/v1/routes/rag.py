@@ -14,7 +14,8 @@ import anyio.to_thread
 import sqlalchemy as sa
 from fastapi import APIRouter, Request, Response
 from sqlalchemy.exc import IntegrityError
-from starlette.datastructures import UploadFile
+from sqlalchemy.ext.asyncio import AsyncConnection
+from starlette.datastructures import FormData, UploadFile
 
 from resync_fastapi.api.v1.bodies import media_type
 from resync_fastapi.api.v1.dependencies import (
@@ -73,14 +74,10 @@ def _invalid_file(code: str, message: str) -> ValidationFailed:
     return ValidationFailed([{"field": "file", "code": code, "message": message}])
 
 
-async def _read_upload(request: Request) -> UploadFile:
+async def _read_form(request: Request) -> FormData:
     if media_type(request.headers.get("content-type")) != "multipart/form-data":
         raise UnsupportedMediaType("Expected multipart/form-data.")
-    form = await request.form(max_files=16, max_fields=64)
-    upload = form.get("file")
-    if not isinstance(upload, UploadFile):
-        raise _invalid_file("missing", "Field required.")
-    return upload
+    return await request.form(max_files=16, max_fields=64)
 
 
 @router.post(
@@ -94,7 +91,19 @@ async def upload(
     request: Request, user: RequireOperator, conn: DbConn, settings: AppSettings
 ) -> dict[str, Any]:
     """Store a document and its chunks for search."""
-    upload = await _read_upload(request)
+    form = await _read_form(request)
+    try:
+        return await _store(form, user.username, conn, settings.rag_max_bytes)
+    finally:
+        await form.close()  # spooled temporary files
+
+
+async def _store(
+    form: FormData, username: str, conn: AsyncConnection, limit: int
+) -> dict[str, Any]:
+    upload = form.get("file")
+    if not isinstance(upload, UploadFile):
+        raise _invalid_file("missing", "Field required.")
     filename = documents.reduce_filename(upload.filename or "")
     suffix = documents.extension(filename)
     if suffix not in documents.CONTENT_TYPES:
@@ -106,7 +115,6 @@ async def upload(
             "invalid_format",
             "The filename must be 1 to 255 of A-Z a-z 0-9 . _ - and space, not starting with '.'.",
         )
-    limit = settings.rag_max_bytes
     if upload.size is not None and upload.size > limit:
         raise PayloadTooLarge(f"The file exceeds the limit of {limit} bytes.")
     raw = await upload.read(limit + 1)
@@ -131,7 +139,7 @@ async def upload(
         "created_at": utcnow(),
     }
     try:
-        await conn.execute(sa.insert(tables.rag_files).values(**record, uploaded_by=user.username))
+        await conn.execute(sa.insert(tables.rag_files).values(**record, uploaded_by=username))
     except IntegrityError as exc:  # the same content was uploaded concurrently
         await conn.rollback()
         existing = await conn.scalar(sa.select(_f.id).where(_f.sha256 == prepared.sha256))
