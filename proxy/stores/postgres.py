@@ -101,14 +101,21 @@ class PostgresFlagStore(FlagStore):
         self.keepalive_interval = keepalive_interval
         self.max_connections = max_connections
         self._pool: asyncpg.Pool | None = None
+        self._ready = False  # the pool exists and the schema has been created
+        self._wanted = False  # open() was called and close() was not: retry a failed open
 
     def __repr__(self) -> str:
         parts = urlsplit(self.url)
         return f"PostgresFlagStore('{parts.hostname}:{parts.port or 5432}{parts.path}')"
 
     async def open(self) -> None:
-        if self._pool is None:
-            try:
+        self._wanted = True
+        await self._prepare()
+
+    async def _prepare(self) -> None:
+        """Create the pool and the tables; failures leave the store to try again on next use."""
+        try:
+            if self._pool is None:
                 self._pool = await asyncpg.create_pool(
                     self.url,
                     min_size=1,
@@ -117,15 +124,17 @@ class PostgresFlagStore(FlagStore):
                     command_timeout=self.timeout,
                     server_settings={"application_name": "strangler-flags"},
                 )
-            except _UNAVAILABLE as exc:
-                raise StoreUnavailable(f"{self!r} unreachable: {exc}") from exc
-            except asyncpg.PostgresError as exc:
-                raise StoreError(f"{self!r} failed: {exc}") from exc
-        async with self._connection() as conn, conn.transaction():
-            await conn.execute("SELECT pg_advisory_xact_lock($1)", _SCHEMA_LOCK_KEY)
-            await conn.execute(SCHEMA)
+            async with self._pool.acquire(timeout=self.timeout) as conn, conn.transaction():
+                await conn.execute("SELECT pg_advisory_xact_lock($1)", _SCHEMA_LOCK_KEY)
+                await conn.execute(SCHEMA)
+        except _UNAVAILABLE as exc:
+            raise StoreUnavailable(f"{self!r} unreachable: {exc}") from exc
+        except asyncpg.PostgresError as exc:
+            raise StoreError(f"{self!r} failed: {exc}") from exc
+        self._ready = True
 
     async def close(self) -> None:
+        self._ready = self._wanted = False
         pool, self._pool = self._pool, None
         if pool is not None:
             try:
@@ -314,9 +323,13 @@ class PostgresFlagStore(FlagStore):
     @contextlib.asynccontextmanager
     async def _connection(self) -> AsyncIterator[Any]:
         """Yield a pooled connection, turning driver failures into the proxy's store errors."""
+        if not self._ready:
+            if not self._wanted:
+                raise StoreUnavailable(f"{self!r} is not open")
+            # open() failed earlier (the proxy starts anyway, fail-static): try it again now.
+            await self._prepare()
         pool = self._pool
-        if pool is None:
-            raise StoreUnavailable(f"{self!r} is not open")
+        assert pool is not None
         try:
             async with pool.acquire(timeout=self.timeout) as conn:
                 yield conn

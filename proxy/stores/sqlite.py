@@ -74,17 +74,19 @@ class SQLiteFlagStore(FlagStore):
         self.path = Path(path)
         self.poll_interval = poll_interval
         self.busy_timeout_ms = busy_timeout_ms
-        self._opened = False
+        self._opened = False  # the schema exists: open() has succeeded
+        self._wanted = False  # open() was called and close() was not: retry a failed open
 
     def __repr__(self) -> str:
         return f"SQLiteFlagStore({str(self.path)!r})"
 
     async def open(self) -> None:
+        self._wanted = True
         await self._run(self._create_schema, create=True)
         self._opened = True
 
     async def close(self) -> None:
-        self._opened = False
+        self._opened = self._wanted = False
 
     async def load(self) -> FlagTable:
         return await self._run(self._load)
@@ -131,13 +133,16 @@ class SQLiteFlagStore(FlagStore):
 
     async def _run(self, work: Callable[[sqlite3.Connection], T], *, create: bool = False) -> T:
         if not create and not self._opened:
-            raise StoreUnavailable(f"{self!r} is not open")
+            if not self._wanted:
+                raise StoreUnavailable(f"{self!r} is not open")
+            # open() failed earlier (the proxy starts anyway, fail-static): try it again now.
+            await self.open()
         return await asyncio.to_thread(self._call, work, create)
 
     def _call(self, work: Callable[[sqlite3.Connection], T], create: bool) -> T:
         try:
             conn = self._connect(create)
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, OSError) as exc:
             raise StoreUnavailable(f"cannot open flag store {self.path}: {exc}") from exc
         try:
             return work(conn)

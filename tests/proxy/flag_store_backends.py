@@ -109,14 +109,17 @@ class Backend:
     _stores: list[FlagStore] = field(default_factory=list)
     _relay: TcpRelay | None = None
 
-    async def store(self, *, via_relay: bool = False, **options: float) -> FlagStore:
-        """Open a new store instance; ``via_relay`` routes it through the cuttable relay."""
+    async def store(
+        self, *, via_relay: bool = False, opened: bool = True, **options: float
+    ) -> FlagStore:
+        """A new store instance; ``via_relay`` routes it through the cuttable relay."""
         url = self.url
         if via_relay and self.kind != "sqlite":
             url = _with_port(url, (await self.relay()).port)
         store = open_store(url, **options)
-        await store.open()
         self._stores.append(store)
+        if opened:
+            await store.open()
         return store
 
     def unopened(self, **options: float) -> FlagStore:

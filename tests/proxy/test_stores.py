@@ -6,6 +6,7 @@ import asyncio
 import sqlite3
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -504,6 +505,31 @@ async def test_unreachable_store_raises_store_unavailable_and_recovers(backend: 
     assert await store.version() == 1
     table = await store.set_flags([FlagChange(AGENTS, Mode.NEW)], actor="a", reason="after")
     assert table.version == 2
+
+
+async def test_store_that_could_not_open_opens_on_first_use_once_reachable(
+    backend: Backend,
+) -> None:
+    """The proxy starts even when the store is down (fail-static); the store must catch up."""
+    store = await backend.store(via_relay=True, opened=False)
+    if backend.kind == "sqlite":  # a file where the directory should be: cannot create the db
+        blocker = Path(urlsplit(backend.url).path).parent
+        blocker.write_text("not a directory")
+        with pytest.raises(StoreUnavailable):
+            await store.open()
+        with pytest.raises(StoreUnavailable):
+            await store.version()
+        blocker.unlink()
+    else:
+        async with backend.outage():
+            with pytest.raises(StoreUnavailable):
+                await store.open()
+            with pytest.raises(StoreUnavailable):
+                await store.version()
+
+    assert await store.version() == 0
+    assert await store.is_empty()
+    assert (await seed(store)).version == 1
 
 
 @pytest.mark.parametrize(
