@@ -2,13 +2,19 @@
 
 The line carries the request id the apps log too, the route key the request matched and the side
 that answered, so one ``grep`` over the proxy's and both apps' logs follows a request through.
+
+The access logger is a structlog logger with its own short processor chain and an output that
+does not flush per line: on the hot path a flush is a system call per request, which costs more
+than everything else the proxy does. The proxy flushes it every half second and at shutdown;
+an interactive terminal is flushed at once.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
-from typing import Any
+from typing import Any, TextIO
 
 import structlog
 
@@ -35,12 +41,51 @@ def configure_logging(level: str = "INFO", *, force: bool = False) -> None:
     )
 
 
-class AccessLog:
-    """Log ``{"event": "request", "app": "proxy", ...}`` for each dispatched request."""
+class _LineWriter:
+    """A structlog output that writes lines to a stream and leaves flushing to its owner."""
 
-    def __init__(self, *, enabled: bool = True) -> None:
+    def __init__(self, stream: TextIO | None) -> None:
+        self._stream = stream
+
+    @property
+    def stream(self) -> TextIO:
+        return self._stream if self._stream is not None else sys.stdout
+
+    def msg(self, message: str) -> None:
+        stream = self.stream
+        stream.write(message + "\n")
+        if stream.isatty():
+            stream.flush()
+
+    info = msg
+
+
+class AccessLog:
+    """Log ``{"event": "request", "app": "proxy", ...}`` for each dispatched request.
+
+    ``stream`` defaults to the process's stdout at the time of writing.
+    """
+
+    def __init__(self, *, enabled: bool = True, stream: TextIO | None = None) -> None:
         self.enabled = enabled
-        self._logger: Any = structlog.get_logger("strangler.access")
+        self._writer = _LineWriter(stream)
+        self._logger: Any = structlog.wrap_logger(
+            self._writer,
+            processors=[
+                structlog.contextvars.merge_contextvars,
+                structlog.processors.add_log_level,
+                structlog.processors.TimeStamper(fmt="iso", utc=True),
+                structlog.processors.JSONRenderer(),
+            ],
+            wrapper_class=structlog.make_filtering_bound_logger(logging.INFO),
+            cache_logger_on_first_use=True,
+        )
+
+    def flush(self) -> None:
+        """Push buffered lines to the stream's destination."""
+        # A closed or broken stream must not stop the proxy.
+        with contextlib.suppress(OSError, ValueError):
+            self._writer.stream.flush()
 
     def request(
         self,

@@ -86,13 +86,15 @@ class StranglerProxy:
         self.new = new_asgi_app
         self.metrics = metrics if metrics is not None else ProxyMetrics()
         self.stats = RollingStats(settings.stats_window)
+        self.access_log = AccessLog(enabled=settings.access_log)
+        self._flusher: asyncio.Task[None] | None = None
         self.dispatcher = Dispatcher(
             self.legacy,
             new_asgi_app,
             self.compile(FlagTable(version=0)),
             metrics=self.metrics,
             stats=self.stats,
-            access_log=AccessLog(enabled=settings.access_log),
+            access_log=self.access_log,
             shadow_runner=shadow_runner,
             shadow_body_limit=settings.shadow_body_limit,
         )
@@ -138,8 +140,10 @@ class StranglerProxy:
         path: str = scope["path"]
         if path.startswith(ADMIN_PREFIX) or path == METRICS_PATH:
             await self._admin(scope, receive, send)
-            return
-        await self.dispatcher(scope, receive, send)
+        elif kind == "http":
+            await self.dispatcher.http(scope, receive, send)
+        else:
+            await self.dispatcher(scope, receive, send)
 
     async def _admin(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -188,6 +192,7 @@ class StranglerProxy:
             log.warning("flag_store_unreachable_at_start", error=repr(exc))
         await self.watcher.start()
         await self._new_lifespan.startup(state)
+        self._flusher = asyncio.create_task(self._flush_logs(), name="access-log-flush")
         log.info(
             "proxy_started",
             routes=len(self.inventory),
@@ -195,8 +200,18 @@ class StranglerProxy:
             legacy_threads=self.settings.legacy_threads,
         )
 
+    async def _flush_logs(self, interval: float = 0.5) -> None:
+        while True:
+            await asyncio.sleep(interval)
+            self.access_log.flush()
+
     async def shutdown(self) -> None:
         """Stop watching, finish shadow work, stop the new app, close the store and the pool."""
+        if self._flusher is not None:
+            self._flusher.cancel()
+            await asyncio.gather(self._flusher, return_exceptions=True)
+            self._flusher = None
+        self.access_log.flush()
         await self.watcher.stop()
         runner = self.shadow_runner
         if runner is not None and hasattr(runner, "aclose"):
