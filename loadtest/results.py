@@ -1,0 +1,93 @@
+"""Read a Locust run's statistics CSV and hold one bench run's results.
+
+Locust's ``--csv PREFIX`` writes ``PREFIX_stats.csv`` with one row per request name and a final
+``Aggregated`` row; response times are in milliseconds and Locust rounds them before bucketing
+(to the millisecond under 100 ms, to 10 ms under 1 s), so percentiles are that coarse.
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from loadtest.memory import RssSummary
+
+__all__ = ["AGGREGATED", "RequestStats", "RunResult", "read_stats_csv"]
+
+AGGREGATED = "Aggregated"
+
+
+@dataclass(frozen=True, slots=True)
+class RequestStats:
+    """One row of a Locust statistics CSV."""
+
+    method: str
+    name: str
+    requests: int
+    failures: int
+    rps: float
+    avg_ms: float
+    p50_ms: float
+    p95_ms: float
+    p99_ms: float
+    max_ms: float
+
+    @property
+    def fail_ratio(self) -> float:
+        """Failed requests over all requests (0 when there were none)."""
+        return self.failures / self.requests if self.requests else 0.0
+
+
+def _number(value: str) -> float:
+    return 0.0 if value in ("", "N/A") else float(value)
+
+
+def read_stats_csv(path: str | Path) -> dict[str, RequestStats]:
+    """Return the rows of ``PREFIX_stats.csv`` keyed ``"GET /api/v1/agents"`` and ``Aggregated``."""
+    rows: dict[str, RequestStats] = {}
+    with Path(path).open(newline="", encoding="utf-8") as handle:
+        for row in csv.DictReader(handle):
+            stats = RequestStats(
+                method=row["Type"],
+                name=row["Name"],
+                requests=int(row["Request Count"]),
+                failures=int(row["Failure Count"]),
+                rps=_number(row["Requests/s"]),
+                avg_ms=_number(row["Average Response Time"]),
+                p50_ms=_number(row["50%"]),
+                p95_ms=_number(row["95%"]),
+                p99_ms=_number(row["99%"]),
+                max_ms=_number(row["Max Response Time"]),
+            )
+            key = AGGREGATED if row["Name"] == AGGREGATED else f"{row['Type']} {row['Name']}"
+            rows[key] = stats
+    return rows
+
+
+@dataclass
+class RunResult:
+    """What one (system, scenario) run measured, or why it could not run."""
+
+    system: str  # "gunicorn", "proxy-new"...
+    scenario: str  # "agents", "jobs"
+    stats: RequestStats | None = None
+    rss: RssSummary | None = None
+    targets: str = ""  # the targets file used
+    missed: list[str] = field(default_factory=list)  # "TARGET MISSED ..." lines
+    exit_code: int | None = None
+    notes: list[str] = field(default_factory=list)  # canary split, shadow counts...
+    error: str = ""  # set when the run could not happen
+
+    @property
+    def ok(self) -> bool:
+        """True when the run produced statistics."""
+        return self.stats is not None and not self.error
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready dict (``results.json`` in the report folder)."""
+        data = asdict(self)
+        if self.stats is not None:
+            data["stats"]["fail_ratio"] = self.stats.fail_ratio
+        return data

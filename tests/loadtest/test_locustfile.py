@@ -1,0 +1,128 @@
+"""Run the real locustfile with the Locust CLI against the legacy app under gunicorn.
+
+These are smoke runs of a few seconds: they prove that every task's request and body check
+passes against a real server, that the targets gate passes a healthy run and fails (naming the
+target) a run that misses one, and that the benchmark users are selectable by class name. No
+assertion is about speed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from loadtest.common.markers import TARGET_MISSED, TARGETS_MET, WARMUP_OVER
+from loadtest.servers import REPO_ROOT, Server
+from tests.loadtest.conftest import LocustRun
+from tests.services import TwsSim
+
+SMOKE_TARGETS = str(REPO_ROOT / "loadtest" / "targets" / "smoke.toml")
+
+# Tasks whose weight makes them all but certain to run in a few hundred requests.
+OPERATOR_REQUESTS = [
+    "GET /api/v1/status",
+    "GET /api/v1/status/jobs",
+    "GET /api/v1/status/jobs/[job_id]",
+    "GET /api/v1/agents",
+    "POST /api/v1/chat",
+    "GET /api/v1/chat/history",
+    "GET /api/v1/audit/flags",
+    "GET /api/v1/rag/search",
+    "POST /api/v1/auth/login",
+]
+
+RunLocust = Callable[..., LocustRun]
+
+
+def test_operator_run_passes_every_body_check_and_meets_lenient_targets(
+    legacy_server: Server, run_locust: RunLocust, tmp_path: Path
+) -> None:
+    html = tmp_path / "report.html"
+    run = run_locust(
+        legacy_server.base_url,
+        "--targets", SMOKE_TARGETS, "--think-time", "0", "--html", str(html), "ResyncOperator",
+        seconds=8,
+    )  # fmt: skip
+
+    assert run.returncode == 0, run.output[-3000:]
+    assert TARGETS_MET in run.output
+    stats = run.stats
+    assert stats["Aggregated"].failures == 0
+    missing = [
+        name for name in OPERATOR_REQUESTS if stats.get(name) is None or stats[name].requests == 0
+    ]
+    assert not missing, f"never requested: {missing}"
+    assert html.stat().st_size > 0
+
+
+def test_missed_targets_exit_non_zero_and_each_is_named(
+    legacy_server: Server, run_locust: RunLocust, tmp_path: Path
+) -> None:
+    targets = tmp_path / "impossible.toml"
+    targets.write_text(
+        'description = "cannot be met"\n[aggregate]\nrps_min = 1e9\n'
+        '[requests."GET /api/v1/agents"]\np99_ms_max = 0\n'
+    )
+
+    run = run_locust(legacy_server.base_url, "--targets", str(targets), "AgentsUser")
+
+    assert run.returncode == 1, run.output[-3000:]
+    assert f"{TARGET_MISSED} Aggregated: rps" in run.output
+    assert "is below the floor 1e+09" in run.output
+    assert f"{TARGET_MISSED} GET /api/v1/agents: p99_ms" in run.output
+    assert "is above the ceiling 0 " in run.output
+    assert run.stats["Aggregated"].failures == 0  # the run itself was healthy
+
+
+def test_failed_requests_miss_the_default_zero_failure_target(
+    legacy_server: Server, tws_sim: TwsSim, run_locust: RunLocust
+) -> None:
+    tws_sim.configure(error_rate=1.0)  # every TWS call fails: the app answers 502
+
+    run = run_locust(legacy_server.base_url, "--targets", SMOKE_TARGETS, "JobsUser")
+
+    assert run.returncode == 1
+    assert f"{TARGET_MISSED} Aggregated: fail_ratio" in run.output
+    assert "is above the ceiling 0 " in run.output
+    failures = (run.csv_prefix.parent / "run_failures.csv").read_text()
+    assert "expected status 200, got 502: TWS returned an error." in failures
+
+
+def test_benchmark_users_are_picked_by_class_name_and_load_only_their_endpoint(
+    legacy_server: Server, run_locust: RunLocust
+) -> None:
+    run = run_locust(legacy_server.base_url, "--targets", SMOKE_TARGETS, "AgentsUser", "JobsUser")
+
+    assert run.returncode == 0, run.output[-3000:]
+    assert '{"AgentsUser": 1, "JobsUser": 1}' in run.output
+    names = {key for key in run.stats if key != "Aggregated"}
+    assert names == {"GET /api/v1/agents", "GET /api/v1/status/jobs", "POST /api/v1/auth/login"}
+
+
+def test_unreadable_targets_file_stops_the_run_before_any_request(
+    legacy_server: Server, run_locust: RunLocust, tmp_path: Path
+) -> None:
+    targets = tmp_path / "typo.toml"
+    targets.write_text("[aggregate]\nrps_minimum = 10\n")
+
+    run = run_locust(legacy_server.base_url, "--targets", str(targets), "AgentsUser", seconds=3)
+
+    assert run.returncode == 2
+    assert "unknown keys rps_minimum" in run.output
+    assert "Ramping" not in run.output
+    stats = Path(f"{run.csv_prefix}_stats.csv")
+    assert not stats.exists() or sum(row.requests for row in run.stats.values()) == 0
+
+
+def test_warmup_resets_statistics_after_the_ramp(
+    legacy_server: Server, run_locust: RunLocust
+) -> None:
+    run = run_locust(legacy_server.base_url, "--warmup-seconds", "3", "AgentsUser", seconds=7)
+
+    assert run.returncode == 0, run.output[-3000:]
+    assert WARMUP_OVER in run.output
+    # Each of the 2 users signs in once, at the start: without the reset both would be counted.
+    # (How many finished before it depends on the machine's load, so only "not all" is certain.)
+    sign_ins = run.stats.get("POST /api/v1/auth/login")
+    assert sign_ins is None or sign_ins.requests < 2
+    assert run.stats["GET /api/v1/agents"].requests > 0
