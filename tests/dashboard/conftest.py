@@ -1,8 +1,9 @@
 """Fixtures for the dashboard's browser tests: a served proxy, admin helpers and headless Chromium.
 
-One proxy process serves the whole package (seeding hashes passwords with argon2, deliberately
-slow); every test starts from the same flag state because an autouse fixture pulls the kill
-switch through the admin API first. Chromium is Debian's (``apt-get install chromium``), driven
+One real Resync proxy process (``proxy.resync:create_resync_proxy`` under uvicorn on loopback,
+both apps, the TWS simulator, a seeded temporary SQLite database and flag store) serves the whole
+package: seeding hashes passwords with argon2, deliberately slow. Every test starts from the
+same flag state because the ``proxy`` fixture pulls the kill switch through the admin API first. Chromium is Debian's (``apt-get install chromium``), driven
 by Playwright's sync API; Playwright's own browser downloads are never used.
 """
 
@@ -22,7 +23,7 @@ import httpx
 import pytest
 
 import migrations
-from tests.services import IN_CI, REPO_ROOT, free_port
+from tests.services import IN_CI, REPO_ROOT, TwsSim, free_port
 
 CHROMIUM = os.environ.get("STRANGLER_TEST_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -40,7 +41,7 @@ PASSWORDS = {
     "operator": "resync-operator-dev",
     "viewer": "resync-viewer-dev",
 }
-PROXY_FACTORY = "tests.dashboard.standin:create_from_env"
+PROXY_FACTORY = "proxy.resync:create_resync_proxy"
 
 
 @dataclass
@@ -113,8 +114,10 @@ def _wait_until_serving(process: subprocess.Popen[bytes], base_url: str, log: Pa
 
 
 @pytest.fixture(scope="package")
-def proxy_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ProxyServer]:
-    """Serve the proxy under a real uvicorn on loopback, over a seeded temporary SQLite file."""
+def proxy_server(
+    tmp_path_factory: pytest.TempPathFactory, tws_sim_process: TwsSim
+) -> Iterator[ProxyServer]:
+    """Serve the Resync proxy under a real uvicorn on loopback, over a seeded SQLite file."""
     workdir = tmp_path_factory.mktemp("dashboard-proxy")
     database_url = f"sqlite:///{workdir / 'resync.db'}"
     migrations.upgrade(database_url)
@@ -125,9 +128,14 @@ def proxy_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ProxyServ
         "RESYNC_ENV": "test",
         "RESYNC_SECRET_KEY": SECRET,
         "RESYNC_DATABASE_URL": database_url,
+        "RESYNC_TWS_URL": tws_sim_process.twsd_url,
+        "RESYNC_LOG_LEVEL": "WARNING",
         "STRANGLER_FLAG_STORE_URL": f"sqlite:///{workdir / 'flags.db'}",
+        "STRANGLER_MISMATCH_DB": str(workdir / "mismatches.db"),
         "STRANGLER_POLL_INTERVAL": "0.1",
+        "STRANGLER_ACCESS_LOG": "false",
     }
+    env.pop("RESYNC_DRY_RUN_KEY", None)  # the proxy makes its own per process
     log = workdir / "proxy.log"
     with log.open("wb") as sink:
         process = subprocess.Popen(
@@ -163,8 +171,8 @@ def proxy_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ProxyServ
 
 
 @pytest.fixture
-def proxy(proxy_server: ProxyServer) -> ProxyServer:
-    """The session's proxy with every route back on legacy (the kill switch) before the test."""
+def proxy(proxy_server: ProxyServer, tws_sim: TwsSim) -> ProxyServer:
+    """The package's proxy with every route back on legacy (the kill switch) before the test."""
     proxy_server.admin("POST", "kill-switch", json={"reason": "test setup: start from legacy"})
     return proxy_server
 

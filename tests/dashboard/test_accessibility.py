@@ -56,8 +56,14 @@ LOW_CONTRAST = """() => {
 @pytest.fixture
 def dashboard(page: Any, proxy: ProxyServer) -> Any:
     proxy.admin(
-        "POST", "routes", json={"route": "GET /api/v1/agents", "mode": "canary", "percent": 10,
-                                "reason": "show every badge colour"}
+        "POST",
+        "routes",
+        json={
+            "route": "GET /api/v1/agents",
+            "mode": "canary",
+            "percent": 10,
+            "reason": "show every badge colour",
+        },
     )
     page.goto(proxy.dashboard_url)
     page.get_by_label("Username").fill("admin")

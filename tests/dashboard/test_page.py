@@ -283,6 +283,7 @@ def test_phone_width_scrolls_the_table_not_the_page(page_factory: Any, proxy: Pr
     button.scroll_into_view_if_needed()
     expect(button).to_be_in_viewport()
     screenshot(page, "phone-routes")
+    screenshot(page, "phone-table", full_page=False)
     button.click()
     expect(page.locator("#mode-dialog")).to_be_in_viewport()
     screenshot(page, "phone-dialog", full_page=False)

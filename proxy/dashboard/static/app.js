@@ -76,7 +76,8 @@
   }
 
   function modeBadge(mode, percent) {
-    const label = mode === "canary" ? `canary ${percent}%` : mode;
+    // Events carry the percent of the new state only: a "from" badge passes null and shows the mode.
+    const label = mode === "canary" && percent !== null ? `canary ${percent}%` : mode;
     return el("span", { class: `badge badge-${MODES.includes(mode) ? mode : "unknown"}` }, label);
   }
 
@@ -537,9 +538,13 @@
     $("parity-covered").value = covered;
     const passing = parity.passing;
     const notRun = passing === null || passing === undefined;
-    $("parity-passing").hidden = notRun;
-    if (notRun) {
-      setText($("parity-passing-text"), "not run");
+    $("parity-passing").hidden = notRun || covered === 0;
+    setText(
+      $("parity-passing-note"),
+      notRun ? "Shadowing is off on this proxy." : covered === 0 ? "No shadow traffic yet." : "",
+    );
+    if (notRun || covered === 0) {
+      setText($("parity-passing-text"), "–");
     } else {
       setText($("parity-passing-text"), `${passing} of ${covered}`);
       $("parity-passing").max = Math.max(covered, 1);
@@ -573,7 +578,7 @@
             el(
               "span",
               { class: "event-change" },
-              item.from ? modeBadge(item.from, 0) : el("span", { class: "badge badge-unknown" }, "unset"),
+              item.from ? modeBadge(item.from, null) : el("span", { class: "badge badge-unknown" }, "unset"),
               " → ",
               modeBadge(item.to, item.percent),
             ),
@@ -702,9 +707,11 @@
     const canary = mode === "canary";
     $("percent-field").hidden = !canary;
     $("mode-percent").disabled = !canary;
-    const shadow = mode === "shadow" || mode === "shadow-new";
-    $("dry-run-field").hidden = !shadow;
-    $("mode-dry-run").disabled = !shadow;
+    // Dry run only matters where the candidate would write: shadowed unsafe methods.
+    const unsafe = state.editing && !["GET", "HEAD"].includes(state.editing.method);
+    const dryRun = (mode === "shadow" || mode === "shadow-new") && unsafe;
+    $("dry-run-field").hidden = !dryRun;
+    $("mode-dry-run").disabled = !dryRun;
     setText($("mode-hint"), MODE_HINTS[mode] || "");
   }
 
@@ -733,7 +740,7 @@
       const mode = $("mode-select").value;
       const change = { route: route.route, mode, reason: reason.value.trim() };
       if (mode === "canary") change.percent = Number($("mode-percent").value);
-      if (mode === "shadow" || mode === "shadow-new") change.dry_run = $("mode-dry-run").checked;
+      if (!$("mode-dry-run").disabled) change.dry_run = $("mode-dry-run").checked;
       if (route.version !== null && route.version !== undefined) {
         change.expected_version = route.version;
       }
