@@ -133,13 +133,17 @@ def plan_route(
 def _changed(
     inventory: Inventory, table: FlagTable, changes: Iterable[FlagChange]
 ) -> list[FlagChange]:
-    kept = []
-    for change in changes:
-        current = effective_flag(inventory[change.route], table.get(change.route))
-        stored = table.get(change.route)
-        if stored is None or _differs(current, change.mode, change.percent, change.dry_run):
-            kept.append(change)
-    return kept
+    """Keep the changes that alter what the proxy does for their route."""
+    return [
+        change
+        for change in changes
+        if _differs(
+            effective_flag(inventory[change.route], table.get(change.route)),
+            change.mode,
+            change.percent,
+            change.dry_run,
+        )
+    ]
 
 
 def plan_bulk(
