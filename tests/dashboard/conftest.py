@@ -3,8 +3,9 @@
 One real Resync proxy process (``proxy.resync:create_resync_proxy`` under uvicorn on loopback,
 both apps, the TWS simulator, a seeded temporary SQLite database and flag store) serves the whole
 package: seeding hashes passwords with argon2, deliberately slow. Every test starts from the
-same flag state because the ``proxy`` fixture pulls the kill switch through the admin API first. Chromium is Debian's (``apt-get install chromium``), driven
-by Playwright's sync API; Playwright's own browser downloads are never used.
+same flag state because the ``proxy`` fixture pulls the kill switch through the admin API first.
+Chromium is Debian's (``apt-get install chromium``), driven by Playwright's sync API; Playwright's
+own browser downloads are never used.
 """
 
 from __future__ import annotations

@@ -312,3 +312,36 @@ def test_polling_pauses_while_the_tab_is_hidden(page: Any, proxy: ProxyServer) -
             }"""
         )
     expect(page.locator("#live-state")).to_have_text("Live")
+
+
+def test_an_expired_access_token_is_renewed_with_the_refresh_token(
+    page: Any, proxy: ProxyServer
+) -> None:
+    signed_in(page, proxy)
+    first = page.evaluate("sessionStorage.getItem('strangler.token')")
+    refresh = page.evaluate("sessionStorage.getItem('strangler.refresh')")
+    assert first and refresh
+    # What an expired token looks like to the admin API: refused with 401.
+    page.evaluate("sessionStorage.setItem('strangler.token', 'expired-access-token')")
+    page.wait_for_function(
+        "(old) => !['expired-access-token', old]"
+        ".includes(sessionStorage.getItem('strangler.token'))",
+        arg=first,
+    )
+    assert page.evaluate("sessionStorage.getItem('strangler.refresh')") != refresh
+    expect(page.locator("#app-view")).to_be_visible()
+    proxy.admin("POST", "routes", json={"route": FLIP_ROUTE, "mode": "new", "reason": "later"})
+    expect(row(page, FLIP_ROUTE).locator(".col-mode")).to_have_text("new")
+
+
+def test_a_session_that_cannot_be_renewed_returns_to_sign_in(page: Any, proxy: ProxyServer) -> None:
+    signed_in(page, proxy)
+    page.evaluate(
+        """() => {
+          sessionStorage.setItem('strangler.token', 'expired-access-token');
+          sessionStorage.setItem('strangler.refresh', 'revoked-refresh-token');
+        }"""
+    )
+    expect(page.locator("#signin-view")).to_be_visible()
+    expect(page.locator("#signin-error")).to_have_text("Your session has expired. Sign in again.")
+    assert page.evaluate("sessionStorage.length") == 0

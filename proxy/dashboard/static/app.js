@@ -21,12 +21,14 @@
     "shadow-new": "The new app answers; legacy runs too and its answer is compared.",
   };
   const TOKEN_KEY = "strangler.token";
+  const REFRESH_KEY = "strangler.refresh";
   const USER_KEY = "strangler.user";
 
   // The page lives at <prefix>/_strangler/; the admin API is beside it and the login one level up.
   const ADMIN_BASE = new URL("./", window.location.href);
   const LOGIN_URL = new URL("../api/v1/auth/login", ADMIN_BASE);
   const LOGOUT_URL = new URL("../api/v1/auth/logout", ADMIN_BASE);
+  const REFRESH_URL = new URL("../api/v1/auth/refresh", ADMIN_BASE);
 
   const $ = (id) => document.getElementById(id);
 
@@ -42,6 +44,7 @@
     inFlight: false,
     rows: new Map(), // route key -> <tr>, kept across refreshes so focus survives
     mismatchItems: new Map(), // mismatch id -> <li>, so an open <details> stays open
+    renewing: null, // the one refresh in flight, shared by every request that got a 401
   };
 
   class ApiError extends Error {
@@ -111,9 +114,47 @@
     }
   }
 
-  async function api(path, options = {}) {
+  function storeTokens(body) {
+    window.sessionStorage.setItem(TOKEN_KEY, body.access_token);
+    if (body.refresh_token) window.sessionStorage.setItem(REFRESH_KEY, body.refresh_token);
+  }
+
+  /**
+   * Trade the refresh token for a new pair once the access token (30 minutes) has expired, so a
+   * long rollout is not interrupted. Concurrent 401s share one refresh: the old refresh token
+   * is revoked by its first use. Resolves true when a new access token is stored.
+   */
+  function renew() {
+    const refreshToken = window.sessionStorage.getItem(REFRESH_KEY);
+    if (!refreshToken) return Promise.resolve(false);
+    if (!state.renewing) {
+      state.renewing = fetch(REFRESH_URL, {
+        method: "POST",
+        headers: { "Content-Type": "application/json", Accept: "application/json" },
+        body: JSON.stringify({ refresh_token: refreshToken }),
+        credentials: "omit",
+        cache: "no-store",
+      })
+        .then(async (response) => {
+          if (!response.ok) {
+            window.sessionStorage.removeItem(REFRESH_KEY);
+            return false;
+          }
+          storeTokens(await response.json());
+          return true;
+        })
+        .catch(() => false)
+        .finally(() => {
+          state.renewing = null;
+        });
+    }
+    return state.renewing;
+  }
+
+  async function api(path, options = {}, retried = false) {
+    const sent = token();
     const headers = { Accept: "application/json" };
-    if (token()) headers.Authorization = `Bearer ${token()}`;
+    if (sent) headers.Authorization = `Bearer ${sent}`;
     if (options.body !== undefined) headers["Content-Type"] = "application/json";
     const response = await fetch(new URL(path, ADMIN_BASE), {
       method: options.method || "GET",
@@ -122,6 +163,10 @@
       cache: "no-store",
       credentials: "omit",
     });
+    if (response.status === 401 && sent && !retried) {
+      // Another request may have renewed the token meanwhile; otherwise renew it now.
+      if (token() !== sent || (await renew())) return api(path, options, true);
+    }
     if (!response.ok) throw new ApiError(response.status, await readProblem(response));
     return response.status === 204 ? null : response.json();
   }
@@ -157,6 +202,7 @@
 
   function forgetSession() {
     window.sessionStorage.removeItem(TOKEN_KEY);
+    window.sessionStorage.removeItem(REFRESH_KEY);
     window.sessionStorage.removeItem(USER_KEY);
     stopPolling();
     state.routes = [];
@@ -239,8 +285,7 @@
         $("signin-password").focus();
         return;
       }
-      const body = await response.json();
-      window.sessionStorage.setItem(TOKEN_KEY, body.access_token);
+      storeTokens(await response.json());
       window.sessionStorage.setItem(USER_KEY, username);
       $("signin-password").value = "";
       await enter();
