@@ -6,9 +6,11 @@ also files a pending audit item, since it means the assistant did not understand
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+import structlog
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from resync_fastapi.core.exceptions import NotFound
@@ -18,12 +20,40 @@ from resync_fastapi.services.tws import TwsClient
 
 __all__ = ["ensure_agent", "exchange"]
 
+logger = structlog.get_logger("resync_fastapi.chat")
+
 
 async def ensure_agent(conn: AsyncConnection, agent_id: str) -> None:
     """Raise 404 unless the agent exists."""
     found = await conn.scalar(sa.select(tables.agents.c.id).where(tables.agents.c.id == agent_id))
     if found is None:
         raise NotFound(f"Agent {agent_id} not found.")
+
+
+async def _file_audit_item(
+    conn: AsyncConnection, memory_id: str, agent_id: str, query: str, reply: str, now: datetime
+) -> None:
+    values = {
+        "agent_id": agent_id,
+        "user_query": query,
+        "agent_response": reply,
+        "reason": "unrecognized request",
+        "confidence": 0.0,
+        "status": "pending",
+        "created_at": now,
+        "reviewed_at": None,
+        "reviewed_by": None,
+    }
+    items = tables.audit_items
+    stale = await conn.scalar(sa.select(items.c.id).where(items.c.memory_id == memory_id))
+    if stale is None:
+        await conn.execute(sa.insert(items).values(memory_id=memory_id, **values))
+        return
+    # SQLite reuses the highest rowid once that message is deleted (the schema has no
+    # AUTOINCREMENT), so an item filed for a deleted message can already hold this memory id.
+    # It described a message that no longer exists; the new exchange takes it over.
+    logger.warning("audit_item_replaced", memory_id=memory_id, audit_item_id=stale)
+    await conn.execute(sa.update(items).where(items.c.id == stale).values(**values))
 
 
 async def exchange(
@@ -46,18 +76,7 @@ async def exchange(
         .returning(tables.chat_messages.c.id)
     )
     if result.intent == "help":
-        await conn.execute(
-            sa.insert(tables.audit_items).values(
-                memory_id=f"chat-{message_id}",
-                agent_id=agent_id,
-                user_query=message,
-                agent_response=result.reply,
-                reason="unrecognized request",
-                confidence=0.0,
-                status="pending",
-                created_at=now,
-            )
-        )
+        await _file_audit_item(conn, f"chat-{message_id}", agent_id, message, result.reply, now)
     return {
         "id": message_id,
         "agent_id": agent_id,

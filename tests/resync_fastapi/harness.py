@@ -13,6 +13,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, ExitStack
+from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
@@ -138,6 +139,20 @@ def execute(url: str, sql: str, **params: Any) -> list[Any]:
             return list(result) if result.returns_rows else []
     finally:
         engine.dispose()
+
+
+def create_user(url: str, role: str, prefix: str = "user") -> str:
+    """Insert a user with a unique name (no usable password: tests mint its tokens)."""
+    username = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    execute(
+        url,
+        "INSERT INTO users (username, password_hash, role, full_name, created_at)"
+        " VALUES (:u, 'not-a-hash', :r, '', :c)",
+        u=username,
+        r=role,
+        c=datetime.now(UTC).replace(tzinfo=None, microsecond=0),
+    )
+    return username
 
 
 class AppHarness(AbstractContextManager["AppHarness"]):

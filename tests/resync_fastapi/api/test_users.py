@@ -79,8 +79,8 @@ class TestList:
 
 
 class TestCreate:
-    def test_creates_a_user_who_can_log_in(self, fresh_harness: AppHarness) -> None:
-        response = fresh_harness.post(
+    def test_creates_a_user_who_can_log_in(self, harness: AppHarness) -> None:
+        response = harness.post(
             USERS,
             token=mint("admin"),
             json={
@@ -97,7 +97,7 @@ class TestCreate:
         assert list(body) == ["id", "username", "role", "full_name", "email", "created_at"]
         assert body["full_name"] == "Zoë Night"
         assert "Zoë".encode() in response.content  # not \\u-escaped
-        login = fresh_harness.post(
+        login = harness.post(
             "/api/v1/auth/login",
             json={"username": "night_shift", "password": "correct-horse-battery"},
         )
