@@ -80,6 +80,9 @@ _UNAVAILABLE = (
     asyncpg.InterfaceError,
     asyncpg.exceptions.OperatorInterventionError,  # admin shutdown, cannot connect now, cancel
     asyncpg.exceptions.InsufficientResourcesError,  # too many connections
+    # A pooled connection whose server backend was terminated while it sat idle can be left
+    # mid-protocol ("cannot switch to state ..."); it is a dead connection, not a bad query.
+    asyncpg.exceptions.InternalClientError,
 )
 
 
@@ -293,11 +296,20 @@ class PostgresFlagStore(FlagStore):
 
     async def _listen_once(self, notify: VersionCallback) -> None:
         payloads: asyncio.Queue[str | None] = asyncio.Queue()
-        conn = await asyncpg.connect(
-            self.url,
-            timeout=self.timeout,
-            server_settings={"application_name": "strangler-flags-listen"},
+        connecting = asyncio.ensure_future(
+            asyncpg.connect(
+                self.url,
+                timeout=self.timeout,
+                server_settings={"application_name": "strangler-flags-listen"},
+            )
         )
+        try:
+            # Shielded: cancelling asyncpg half-way through its TLS negotiation leaves a future
+            # whose exception nobody retrieves; let the attempt finish and close it instead.
+            conn = await asyncio.shield(connecting)
+        except asyncio.CancelledError:
+            connecting.add_done_callback(_discard_connection)
+            raise
         try:
             conn.add_termination_listener(lambda _conn: payloads.put_nowait(None))
             await conn.add_listener(
@@ -332,7 +344,13 @@ class PostgresFlagStore(FlagStore):
         assert pool is not None
         try:
             async with pool.acquire(timeout=self.timeout) as conn:
-                yield conn
+                try:
+                    yield conn
+                except _UNAVAILABLE:
+                    # Never hand a connection that failed this way back to the pool: the next
+                    # caller would inherit its broken protocol state. The pool replaces it.
+                    conn.terminate()
+                    raise
         except _UNAVAILABLE as exc:
             raise StoreUnavailable(f"{self!r} unreachable: {exc}") from exc
         except asyncpg.PostgresError as exc:
@@ -345,6 +363,12 @@ class PostgresFlagStore(FlagStore):
         if version is None:
             raise StoreError("flag store has no version row (not initialised)")
         return int(version)
+
+
+def _discard_connection(attempt: asyncio.Future[Any]) -> None:
+    if attempt.cancelled() or attempt.exception() is not None:
+        return
+    attempt.result().terminate()
 
 
 def _flag_from_row(row: Any) -> RouteFlag:
