@@ -10,6 +10,7 @@ own browser downloads are never used.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -236,6 +237,20 @@ def page_factory(browser: Any) -> Iterator[Any]:
 def page(page_factory: Any) -> Any:
     """A laptop-sized page."""
     return page_factory()
+
+
+def open_signed_in(page: Any, proxy: ProxyServer) -> Any:
+    """Open the dashboard with the session's admin token already stored, as after a sign-in.
+
+    Signing in through the form costs an argon2 verification; the tests about signing in use the
+    form, the others start here.
+    """
+    page.add_init_script(
+        f"sessionStorage.setItem('strangler.token', {json.dumps(proxy.tokens['admin'])});"
+        "sessionStorage.setItem('strangler.user', 'admin');"
+    )
+    page.goto(proxy.dashboard_url)
+    return page
 
 
 def screenshot(page: Any, name: str, *, full_page: bool = True) -> Path:

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
-from tests.dashboard.conftest import PASSWORDS, ProxyServer
+from tests.dashboard.conftest import ProxyServer, open_signed_in
 
 pytestmark = pytest.mark.browser
 
@@ -65,10 +65,7 @@ def dashboard(page: Any, proxy: ProxyServer) -> Any:
             "reason": "show every badge colour",
         },
     )
-    page.goto(proxy.dashboard_url)
-    page.get_by_label("Username").fill("admin")
-    page.get_by_label("Password").fill(PASSWORDS["admin"])
-    page.get_by_role("button", name="Sign in").click()
+    open_signed_in(page, proxy)
     expect(page.locator("#routes-body tr[data-route]").first).to_be_visible()
     expect(page.locator("#events li").first).to_be_visible()
     return page

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
-from tests.dashboard.conftest import PASSWORDS, ProxyServer, screenshot
+from tests.dashboard.conftest import PASSWORDS, ProxyServer, open_signed_in, screenshot
 
 pytestmark = pytest.mark.browser
 
@@ -23,8 +23,11 @@ def sign_in(page: Any, proxy: ProxyServer, role: str = "admin") -> None:
     page.get_by_role("button", name="Sign in").click()
 
 
-def signed_in(page: Any, proxy: ProxyServer) -> Any:
-    sign_in(page, proxy)
+def signed_in(page: Any, proxy: ProxyServer, *, through_form: bool = False) -> Any:
+    if through_form:
+        sign_in(page, proxy)
+    else:
+        open_signed_in(page, proxy)
     expect(page.locator("#app-view")).to_be_visible()
     expect(page.locator("#routes-body tr[data-route]").first).to_be_visible()
     return page
@@ -42,7 +45,7 @@ def open_change_dialog(page: Any, route: str) -> Any:
 
 
 def test_admin_signs_in_and_sees_every_route(page: Any, proxy: ProxyServer) -> None:
-    signed_in(page, proxy)
+    signed_in(page, proxy, through_form=True)
     routes = proxy.routes()
     expect(page.locator("#routes-body tr[data-route]")).to_have_count(len(routes))
     for key, item in routes.items():
@@ -55,7 +58,7 @@ def test_admin_signs_in_and_sees_every_route(page: Any, proxy: ProxyServer) -> N
 
 
 def test_signing_out_forgets_the_token(page: Any, proxy: ProxyServer) -> None:
-    signed_in(page, proxy)
+    signed_in(page, proxy, through_form=True)
     page.get_by_role("button", name="Sign out").click()
     expect(page.locator("#signin-view")).to_be_visible()
     expect(page.locator("#app-view")).to_be_hidden()
@@ -69,6 +72,7 @@ def test_wrong_password_shows_the_problem_detail(page: Any, proxy: ProxyServer) 
     page.get_by_label("Password").fill("not-the-password")
     page.get_by_role("button", name="Sign in").click()
     expect(page.locator("#signin-error")).to_have_text("Invalid username or password.")
+    screenshot(page, "sign-in-refused", full_page=False)
     expect(page.locator("#app-view")).to_be_hidden()
 
 
@@ -317,7 +321,7 @@ def test_polling_pauses_while_the_tab_is_hidden(page: Any, proxy: ProxyServer) -
 def test_an_expired_access_token_is_renewed_with_the_refresh_token(
     page: Any, proxy: ProxyServer
 ) -> None:
-    signed_in(page, proxy)
+    signed_in(page, proxy, through_form=True)
     first = page.evaluate("sessionStorage.getItem('strangler.token')")
     refresh = page.evaluate("sessionStorage.getItem('strangler.refresh')")
     assert first and refresh
@@ -335,7 +339,7 @@ def test_an_expired_access_token_is_renewed_with_the_refresh_token(
 
 
 def test_a_session_that_cannot_be_renewed_returns_to_sign_in(page: Any, proxy: ProxyServer) -> None:
-    signed_in(page, proxy)
+    signed_in(page, proxy, through_form=True)
     page.evaluate(
         """() => {
           sessionStorage.setItem('strangler.token', 'expired-access-token');
