@@ -192,3 +192,26 @@ def read_pair(parity_env: ParityEnv) -> Iterator[tuple[LegacySide, NewSide]]:
     legacy, new, *urls = parity_env.open_pair("read")
     yield legacy, new
     parity_env.close_pair(legacy, new, *urls)
+
+
+@dataclass
+class WritePair:
+    """Both apps on their own copies, restored to the template before each scenario."""
+
+    legacy: LegacySide
+    new: NewSide
+    legacy_url: str
+    new_url: str
+
+    def restore(self, copies: DatabaseCopies) -> None:
+        """Make both copies identical to the freshly seeded template again."""
+        copies.restore(self.legacy_url)
+        copies.restore(self.new_url)
+
+
+@pytest.fixture(scope="session")
+def write_pair(parity_env: ParityEnv) -> Iterator[WritePair]:
+    """The apps every scenario that may write runs on (fresh database contents each time)."""
+    legacy, new, legacy_url, new_url = parity_env.open_pair("write")
+    yield WritePair(legacy, new, legacy_url, new_url)
+    parity_env.close_pair(legacy, new, legacy_url, new_url)

@@ -36,6 +36,8 @@ SNAPSHOT_TABLES = {
     "rag_chunks": "id",
 }
 _HEX32 = re.compile(r"^[0-9a-f]{32}$")
+# SQLite hands DateTime columns back as text when read through plain SQL.
+_SQLITE_DATETIME = re.compile(r"^(\d{4}-\d{2}-\d{2}) (\d{2}:\d{2}:\d{2})(?:\.(\d{1,6}))?$")
 _UUID4 = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
 
 
@@ -51,6 +53,9 @@ class DatabaseCopies:
     def __post_init__(self) -> None:
         self._counter = itertools.count(1)
         self._made: list[str] = []
+        self._contents: (
+            tuple[dict[sa.Table, list[dict[str, Any]]], dict[str, tuple[int, bool]]] | None
+        ) = None
 
     @classmethod
     def create(cls, backend: str, workdir: Path, admin_url: str | None = None) -> DatabaseCopies:
@@ -88,6 +93,74 @@ class DatabaseCopies:
         self._made.append(url)
         return url
 
+    def restore(self, url: str) -> None:
+        """Make an existing copy identical to the template again, in place.
+
+        Lets one pair of running apps serve scenario after scenario without a new database
+        (and new apps) each time. SQLite: the online backup API writes the template's pages
+        over the copy. PostgreSQL: truncate every table, insert the template's rows, set the
+        sequences to the template's values. Both need the apps idle (no open transaction).
+        """
+        if self.backend == "sqlite":
+            source = sqlite3.connect(self.template_url.removeprefix("sqlite:///"))
+            destination = sqlite3.connect(url.removeprefix("sqlite:///"), timeout=10)
+            try:
+                source.backup(destination)
+            finally:
+                destination.close()
+                source.close()
+            return
+        rows, sequences = self._template_contents()
+        engine = sa.create_engine(sync_engine_url(url), poolclass=sa.pool.NullPool)
+        try:
+            with engine.begin() as conn:
+                names = ", ".join(f'"{table.name}"' for table in rows)
+                conn.execute(sa.text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+                for table, data in rows.items():
+                    if data:
+                        conn.execute(table.insert(), data)
+                for name, (value, called) in sequences.items():
+                    conn.execute(
+                        sa.text("SELECT setval(:name, :value, :called)"),
+                        {"name": name, "value": value, "called": called},
+                    )
+        finally:
+            engine.dispose()
+
+    def _template_contents(
+        self,
+    ) -> tuple[dict[sa.Table, list[dict[str, Any]]], dict[str, tuple[int, bool]]]:
+        if self._contents is None:
+            engine = sa.create_engine(
+                sync_engine_url(self.template_url), poolclass=sa.pool.NullPool
+            )
+            try:
+                metadata = sa.MetaData()
+                metadata.reflect(engine)
+                rows: dict[sa.Table, list[dict[str, Any]]] = {}
+                sequences: dict[str, tuple[int, bool]] = {}
+                with engine.connect() as conn:
+                    for table in metadata.sorted_tables:
+                        if table.name == "alembic_version":
+                            continue
+                        columns = [c for c in table.columns if c.computed is None]
+                        insertable = sa.Table(
+                            table.name, sa.MetaData(), *(sa.Column(c.name, c.type) for c in columns)
+                        )
+                        result = conn.execute(sa.select(*columns))
+                        rows[insertable] = [dict(r._mapping) for r in result]
+                    for (name,) in conn.execute(
+                        sa.text("SELECT sequencename FROM pg_sequences WHERE schemaname = 'public'")
+                    ):
+                        value, called = conn.execute(
+                            sa.text(f'SELECT last_value, is_called FROM "{name}"')  # noqa: S608
+                        ).one()
+                        sequences[name] = (int(value), bool(called))
+            finally:
+                engine.dispose()
+            self._contents = (rows, sequences)
+        return self._contents
+
     def drop(self, url: str) -> None:
         """Remove a copy (its connections are closed by force on PostgreSQL)."""
         if self.backend == "sqlite":
@@ -119,7 +192,11 @@ def _admin_execute(admin_url: str, sql: str) -> None:
 def _normalise(table: str, row: dict[str, Any]) -> dict[str, Any]:
     clean: dict[str, Any] = {}
     for column, value in row.items():
-        if isinstance(value, datetime):
+        if isinstance(value, str) and (match := _SQLITE_DATETIME.match(value)):
+            day, clock, fraction = match.groups()
+            micro = int((fraction or "0").ljust(6, "0"))
+            value = f"{day}T{clock}Z" + (f" (+{micro} us)" if micro else "")
+        elif isinstance(value, datetime):
             value = value.strftime("%Y-%m-%dT%H:%M:%SZ") + (
                 f" (+{value.microsecond} us)" if value.microsecond else ""
             )

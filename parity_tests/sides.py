@@ -1,7 +1,7 @@
 """Send one ``httpx.Request`` to an implementation and capture the answer as the proxy sees it.
 
-Three ways to reach a side: a WSGI app in-process (``httpx.WSGITransport``, as gunicorn would
-call it), an ASGI app in-process on a background event loop (lifespan run, scope built as
+Three ways to reach a side: a WSGI app in-process (a PEP 3333 environ, as gunicorn would
+build it), an ASGI app in-process on a background event loop (lifespan run, scope built as
 uvicorn builds it, ``HEAD`` bodies dropped as a server drops them), and a live deployment over
 HTTP. All return :class:`proxy.capture.CapturedResponse`, the type the comparator reads.
 """
@@ -9,10 +9,12 @@ HTTP. All return :class:`proxy.capture.CapturedResponse`, the type the comparato
 from __future__ import annotations
 
 import asyncio
+import io
+import sys
 import threading
 from collections.abc import Coroutine
 from typing import Any, Protocol, TypeVar
-from urllib.parse import unquote
+from urllib.parse import unquote, unquote_to_bytes
 
 import httpx
 
@@ -50,21 +52,76 @@ class Side(Protocol):
 
 
 class WsgiSide:
-    """A WSGI app called in-process, the way a WSGI server calls it."""
+    """A WSGI app called in-process with a PEP 3333 environ, as gunicorn builds it.
+
+    (``httpx.WSGITransport`` puts the percent-decoded path into ``PATH_INFO`` as text, where
+    WSGI wants the raw bytes decoded as latin-1; any non-ASCII path would then differ from
+    what a real server delivers.)
+    """
 
     def __init__(self, name: str, app: Any) -> None:
         self.name = name
         self.app = app
-        transport = httpx.WSGITransport(app=app, remote_addr=CLIENT_ADDRESS)
-        self._client = httpx.Client(transport=transport)
+
+    def environ(self, request: httpx.Request, body: bytes) -> dict[str, Any]:
+        """Build the WSGI environ a server would for ``request``."""
+        url = request.url
+        raw_path = url.raw_path.split(b"?", 1)[0]
+        environ: dict[str, Any] = {
+            "wsgi.version": (1, 0),
+            "wsgi.url_scheme": url.scheme,
+            "wsgi.input": io.BytesIO(body),
+            "wsgi.errors": sys.stderr,
+            "wsgi.multithread": True,
+            "wsgi.multiprocess": False,
+            "wsgi.run_once": False,
+            "REQUEST_METHOD": request.method,
+            "SCRIPT_NAME": "",
+            "PATH_INFO": unquote_to_bytes(raw_path).decode("latin-1"),
+            "QUERY_STRING": url.query.decode("latin-1"),
+            "RAW_URI": url.raw_path.decode("latin-1"),
+            "SERVER_NAME": url.host,
+            "SERVER_PORT": str(url.port or (443 if url.scheme == "https" else 80)),
+            "SERVER_PROTOCOL": "HTTP/1.1",
+            "REMOTE_ADDR": CLIENT_ADDRESS,
+            "REMOTE_PORT": "50000",
+        }
+        for raw_name, raw_value in request.headers.raw:
+            name = raw_name.decode("latin-1").upper().replace("-", "_")
+            value = raw_value.decode("latin-1")
+            if name in ("CONTENT_TYPE", "CONTENT_LENGTH"):
+                environ[name] = value
+            else:
+                key = f"HTTP_{name}"
+                environ[key] = f"{environ[key]},{value}" if key in environ else value
+        return environ
 
     def send(self, request: httpx.Request) -> CapturedResponse:
-        response = self._client.send(request)
-        response.read()
-        return CapturedResponse.from_httpx(response)
+        started: list[Any] = []
+
+        def start_response(
+            status: str, headers: list[tuple[str, str]], exc_info: Any = None
+        ) -> Any:
+            started[:] = [status, headers]
+            return lambda data: chunks.append(data)
+
+        chunks: list[bytes] = []
+        result = self.app(self.environ(request, request.read()), start_response)
+        try:
+            chunks.extend(result)
+        finally:
+            close = getattr(result, "close", None)
+            if close is not None:
+                close()
+        status, headers = started
+        return CapturedResponse(
+            status=int(status.split(" ", 1)[0]),
+            headers=[(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers],
+            body=b"".join(chunks),
+        )
 
     def close(self) -> None:
-        self._client.close()
+        """Nothing to release: the app is called directly."""
 
 
 class HttpSide:

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from parity_tests.conftest import LegacySide, NewSide, ParityEnv
+from parity_tests.conftest import LegacySide, NewSide, ParityEnv, WritePair
 from parity_tests.databases import snapshot
 from parity_tests.harness import Outcome, run_scenario
 from parity_tests.scenarios import SCENARIOS, Scenario
@@ -85,18 +85,21 @@ def test_read_scenario_answers_alike(
 
 @pytest.mark.parametrize("scenario", WRITES, ids=lambda s: s.id)
 def test_write_scenario_answers_and_writes_alike(
-    scenario: Scenario, parity_env: ParityEnv, tws_sim: TwsSim
+    scenario: Scenario, parity_env: ParityEnv, write_pair: WritePair, tws_sim: TwsSim
 ) -> None:
-    legacy, new, legacy_url, new_url = parity_env.open_pair(scenario.id)
-    try:
-        with faults(tws_sim, scenario):
-            outcome = run_scenario(
-                scenario, legacy, new, parity_env.credentials, parity_env.comparator
-            )
-        rows_found, omitted = compare_json(snapshot(legacy_url), snapshot(new_url), SNAPSHOT_RULES)
-    finally:
-        parity_env.close_pair(legacy, new, legacy_url, new_url)
+    write_pair.restore(parity_env.copies)
+    with faults(tws_sim, scenario):
+        outcome = run_scenario(
+            scenario,
+            write_pair.legacy,
+            write_pair.new,
+            parity_env.credentials,
+            parity_env.comparator,
+        )
     assert outcome.equal, outcome.report(parity_env.backend)
+    rows_found, omitted = compare_json(
+        snapshot(write_pair.legacy_url), snapshot(write_pair.new_url), SNAPSHOT_RULES
+    )
     rows = Comparison(equal=not rows_found, differences=rows_found, omitted=omitted)
     assert rows.equal, (
         f"[{parity_env.backend}] scenario {scenario.id} ({scenario.describe()}): both sides "

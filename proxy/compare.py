@@ -41,7 +41,14 @@ __all__ = [
     "format_diff",
 ]
 
-_MISSING: Any = object()
+class _Absent:
+    """The value on the side where a field or item does not exist."""
+
+    def __repr__(self) -> str:
+        return "(absent)"
+
+
+_MISSING: Any = _Absent()
 
 _TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
 _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
