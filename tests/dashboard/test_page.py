@@ -82,14 +82,20 @@ def test_wrong_password_shows_the_problem_detail(page: Any, proxy: ProxyServer) 
 def test_non_admin_is_told_admin_role_is_required_and_sees_nothing(
     page: Any, proxy: ProxyServer, role: str
 ) -> None:
-    sign_in(page, proxy, role)
+    with page.expect_request("**/api/v1/auth/logout") as logout:  # the refused token is revoked
+        sign_in(page, proxy, role)
+    assert logout.value.headers["authorization"].startswith("Bearer ")
     expect(page.get_by_role("heading", name="Admin role required")).to_be_visible()
+    expect(page.locator("#forbidden-message")).to_contain_text(f"{role} is not an administrator")
+    expect(page.get_by_role("button", name="Sign out")).to_be_hidden()
     expect(page.locator("#app-view")).to_be_hidden()
     expect(page.locator("#routes-body tr")).to_have_count(0)
     expect(page.locator("#events li")).to_have_count(0)
     assert page.evaluate("sessionStorage.getItem('strangler.token')") is None
     if role == "viewer":
         screenshot(page, "viewer-refused")
+    page.get_by_role("button", name="Sign in with another account").click()
+    expect(page.get_by_label("Username")).to_be_focused()
 
 
 def test_flipping_a_route_to_new_serves_it_from_the_new_side(page: Any, proxy: ProxyServer) -> None:

@@ -185,7 +185,7 @@
 
   function show(view) {
     for (const id of ["signin-view", "forbidden-view", "app-view"]) $(id).hidden = id !== view;
-    const signedIn = view !== "signin-view";
+    const signedIn = view === "app-view";
     $("session").hidden = !signedIn;
     const user = window.sessionStorage.getItem(USER_KEY) || "";
     setText($("session-user"), user);
@@ -239,10 +239,14 @@
 
   function refuse() {
     // A signed-in non-admin sees the refusal and nothing else: drop the data and the token.
-    const user = window.sessionStorage.getItem(USER_KEY);
+    const user = window.sessionStorage.getItem(USER_KEY) || "This account";
     if (token()) revoke(token());
     forgetSession();
-    if (user) window.sessionStorage.setItem(USER_KEY, user);
+    setText(
+      $("forbidden-message"),
+      `${user} is not an administrator, and the proxy's admin API answers only to the admin ` +
+        "role. You have been signed out: sign in with an admin account, or ask an administrator.",
+    );
     show("forbidden-view");
     $("forbidden-sign-out").focus();
   }
