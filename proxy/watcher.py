@@ -13,12 +13,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from types import TracebackType
 from typing import Self
 
 import structlog
 
+from proxy.errors import StoreError
 from proxy.modes import FlagTable
 from proxy.stores.base import FlagStore
 
@@ -35,6 +36,12 @@ class FlagWatcher:
     are optional hooks for metrics (``strangler_flag_store_up``, ``strangler_flag_version``),
     so the watcher needs no metrics library.
 
+    ``bootstrap(store)`` (e.g. :func:`~proxy.flagfile.ensure_initialised` bound to the flag file)
+    runs before the first load, and again at each check until the store has answered it once,
+    so a worker that started while the store was down still initialises an empty store when it
+    comes back. A bootstrap that fails for another reason than the store (a broken flag file)
+    is logged as ``flag_bootstrap_failed`` and not retried.
+
     ``check_interval`` is how often the watcher asks the store for its version even without a
     notification (the health check and a safety net); after a failure it retries sooner, then
     backs off doubling up to ``max_backoff`` seconds.
@@ -49,8 +56,10 @@ class FlagWatcher:
         max_backoff: float = 5.0,
         on_health: Callable[[bool], None] | None = None,
         on_version: Callable[[int], None] | None = None,
+        bootstrap: Callable[[FlagStore], Awaitable[object]] | None = None,
     ) -> None:
         self.store = store
+        self._bootstrap = bootstrap
         self._on_table = on_table
         self._on_health = on_health
         self._on_version = on_version
@@ -103,6 +112,7 @@ class FlagWatcher:
         """Ask the store now and apply a new table if there is one; return whether it answered."""
         async with self._lock:
             try:
+                await self._run_bootstrap()
                 version = await self.store.version()
                 if self.table is None or version != self.table.version:
                     self._apply(await self.store.load())
@@ -111,6 +121,18 @@ class FlagWatcher:
                 return False
             self._mark_up()
             return True
+
+    async def _run_bootstrap(self) -> None:
+        bootstrap = self._bootstrap
+        if bootstrap is None:
+            return
+        try:
+            await bootstrap(self.store)
+        except StoreError:
+            raise  # the store is not there yet: retried at the next check
+        except Exception:
+            log.exception("flag_bootstrap_failed")
+        self._bootstrap = None
 
     def offer(self, table: FlagTable) -> bool:
         """Apply a table known to be fresh (what ``set_flags`` returned) if it is newer.

@@ -10,6 +10,7 @@ import pytest
 import structlog
 from structlog.testing import capture_logs
 
+from proxy.flagfile import DEFAULT_FLAG_FILE, ensure_initialised, load_flag_file
 from proxy.modes import FlagChange, FlagTable, Mode
 from proxy.stores import FlagStore, RedisFlagStore, SQLiteFlagStore
 from proxy.watcher import FlagWatcher
@@ -284,3 +285,49 @@ def test_module_logger_is_structlog() -> None:
     assert isinstance(
         watcher.log, structlog.types.BindableLogger | structlog._config.BoundLoggerLazyProxy
     )
+
+
+async def test_bootstrap_imports_the_flag_file_once_the_store_is_back(backend: Backend) -> None:
+    store = await backend.store(via_relay=True)
+    recorder = Recorder()
+    watcher = FlagWatcher(
+        store,
+        recorder.table,
+        check_interval=CHECK_INTERVAL,
+        max_backoff=MAX_BACKOFF,
+        bootstrap=lambda store: ensure_initialised(store, DEFAULT_FLAG_FILE),
+    )
+
+    async with backend.outage():
+        await watcher.start()
+    try:
+        assert watcher.table is None
+        await eventually(lambda: watcher.version == 1, what="flag file imported after recovery")
+    finally:
+        await watcher.stop()
+
+    assert watcher.table is not None and len(watcher.table) == len(
+        load_flag_file(DEFAULT_FLAG_FILE)
+    )
+    assert await store.count_events() == len(watcher.table)
+
+
+async def test_broken_flag_file_in_bootstrap_is_logged_and_the_watcher_goes_on(
+    tmp_path: Path,
+) -> None:
+    store = SQLiteFlagStore(tmp_path / "flags.db")
+    await store.open()
+    await seed(store)
+    broken = tmp_path / "broken.toml"
+    broken.write_text('[routes."GET /a"]\nmode = "sideways"\n', encoding="utf-8")
+    recorder = Recorder()
+
+    with capture_logs() as logs:
+        watcher = FlagWatcher(
+            store, recorder.table, bootstrap=lambda store: ensure_initialised(store, broken)
+        )
+        await watcher.refresh()
+        await watcher.refresh()
+
+    assert watcher.healthy and watcher.version == 1
+    assert len(events_named(logs, "flag_bootstrap_failed")) == 1
