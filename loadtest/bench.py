@@ -31,6 +31,7 @@ import sys
 import threading
 import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -116,6 +117,7 @@ class BenchSettings:
     client_core: int | None = 1
     log_level: str = "INFO"
     html: bool = False
+    label: str = ""  # report folder suffix: loadtest/reports/<date>-<label>
     report_dir: Path = REPORTS_DIR
     work_dir: Path = REPO_ROOT / "var" / "bench"
     command: str = ""
@@ -214,14 +216,74 @@ def sign_in(base_url: str, username: str, password: str) -> dict[str, str]:
 def create_bench_users(base_url: str, count: int) -> None:
     """Add operators ``bench001``.. through ``POST /api/v1/users`` (one argon2 hash each)."""
     admin = sign_in(base_url, "admin", ADMIN_PASSWORD)
-    with httpx.Client(base_url=base_url, headers=admin, timeout=30) as client:
+    with httpx.Client(base_url=base_url, headers=admin, timeout=60) as client:
         for n in range(1, count + 1):
             body = {"username": f"bench{n:03d}", "password": BENCH_PASSWORD, "role": "operator"}
             response = client.post("/api/v1/users", json=body)
             if response.status_code not in (201, 409):
-                raise ServerError(
-                    f"creating bench{n:03d}: {response.status_code} {response.text[:200]}"
-                )
+                refused = f"{response.status_code} {response.text[:200]}"
+                raise ServerError(f"creating bench{n:03d}: {refused}")
+
+
+def issue_tokens(base_url: str, count: int, path: Path) -> None:
+    """Sign every bench user in once; write ``username<TAB>access_token`` lines to ``path``."""
+
+    def token(n: int) -> str:
+        username = f"bench{n:03d}"
+        return f"{username}\t{sign_in(base_url, username, BENCH_PASSWORD)['Authorization'][7:]}"
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        lines = list(pool.map(token, range(1, count + 1)))
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+@dataclass
+class BenchUsers:
+    """The bench users in the template database and access tokens for them.
+
+    Signing in costs an argon2 verification (CPU and 64 MiB): done here, on an unpinned setup
+    server, so that no measured server signs anyone in. Access tokens last 30 minutes; they are
+    issued again when older than :attr:`max_age` seconds.
+    """
+
+    template: Path
+    tws_url: str
+    work: Path
+    count: int
+    kind: str
+    max_age: float = 20 * 60
+    tokens_file: Path | None = None
+    issued_at: float = 0.0
+
+    def _serve(self, log_name: str) -> Server:
+        port = free_port()
+        env = server_environment(database_url=f"sqlite:///{self.template}", tws_url=self.tws_url)
+        command = server_command(self.kind, host="127.0.0.1", port=port)
+        return Server(command, env, f"http://127.0.0.1:{port}", self.work / log_name)
+
+    def prepare(self) -> Path:
+        """Create the users, issue their tokens, fold the WAL into the template."""
+        with self._serve("setup.log") as server:
+            _say(f"adding {self.count} bench users through {self.kind} and signing them in")
+            create_bench_users(server.base_url, self.count)
+            self._issue(server.base_url)
+        checkpoint(self.template)
+        assert self.tokens_file is not None
+        return self.tokens_file
+
+    def fresh(self) -> Path:
+        """The tokens file, re-issued first if the tokens are getting old."""
+        if self.tokens_file is None or time.monotonic() - self.issued_at > self.max_age:
+            with self._serve("tokens.log") as server:
+                _say("issuing fresh access tokens")
+                self._issue(server.base_url)
+        assert self.tokens_file is not None
+        return self.tokens_file
+
+    def _issue(self, base_url: str) -> None:
+        self.tokens_file = self.work / "tokens.tsv"
+        issue_tokens(base_url, self.count, self.tokens_file)
+        self.issued_at = time.monotonic()
 
 
 # -- the proxy's flags -------------------------------------------------------------------------
@@ -287,7 +349,12 @@ def proxy_notes(base_url: str, system: System, scenario: Scenario) -> list[str]:
 
 
 def _locust_command(
-    settings: BenchSettings, scenario: Scenario, host: str, prefix: Path, targets: Path | None
+    settings: BenchSettings,
+    scenario: Scenario,
+    host: str,
+    prefix: Path,
+    targets: Path | None,
+    tokens: Path,
 ) -> list[str]:
     command = [
         sys.executable, "-m", "locust",
@@ -300,9 +367,7 @@ def _locust_command(
         "--stop-timeout", "5",
         "--warmup-seconds", str(settings.warmup),
         "--csv", str(prefix),
-        "--resync-username", "bench{n:03d}",
-        "--resync-password", BENCH_PASSWORD,
-        "--resync-user-pool", str(settings.users),
+        "--resync-tokens-file", str(tokens),
     ]  # fmt: skip
     if settings.html:
         command += ["--html", f"{prefix}.html"]
@@ -333,6 +398,7 @@ def run_one(
     tws_url: str,
     run_dir: Path,
     csv_dir: Path,
+    tokens: Path,
 ) -> RunResult:
     """Serve, load, measure and stop one (system, scenario) pair."""
     result = RunResult(system=system.name, scenario=scenario.name)
@@ -366,7 +432,7 @@ def run_one(
             configure_proxy(server.base_url, system, scenario)
         sampler = RssSampler(server.pid).start()
         process = subprocess.Popen(
-            _locust_command(settings, scenario, server.base_url, prefix, targets),
+            _locust_command(settings, scenario, server.base_url, prefix, targets, tokens),
             cwd=REPO_ROOT,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -384,6 +450,7 @@ def run_one(
                 process.kill()
             follower.join(timeout=10)
             result.rss = sampler.stop()
+            result.load_avg = os.getloadavg()[0]
         if system.kind == "proxy" and system.proxy_mode in ("canary", "shadow"):
             result.notes.extend(proxy_notes(server.base_url, system, scenario))
         stats_path = Path(f"{prefix}_stats.csv")
@@ -426,7 +493,7 @@ def run_bench(settings: BenchSettings) -> tuple[list[RunResult], Path]:
     _pin_self(settings.client_core)
     stamp = datetime.now(UTC)
     work = settings.work_dir / f"{stamp:%Y%m%dT%H%M%S}"
-    report_dir = settings.report_dir / f"{stamp:%Y-%m-%d}"
+    report_dir = settings.report_dir / "-".join(filter(None, [f"{stamp:%Y-%m-%d}", settings.label]))
     csv_dir = report_dir / "runs"
     csv_dir.mkdir(parents=True, exist_ok=True)
     _say(f"work files in {work}; report in {report_dir}")
@@ -437,22 +504,17 @@ def run_bench(settings: BenchSettings) -> tuple[list[RunResult], Path]:
     _say(f"simulator on {sim_url} at {settings.latency_ms} ms, core {settings.client_core}")
     results: list[RunResult] = []
     try:
-        first = SYSTEMS[settings.systems[0]]
-        env = server_environment(database_url=f"sqlite:///{template}", tws_url=f"{sim_url}/twsd")
-        port = free_port()
-        command = pinned(
-            server_command(first.kind, host="127.0.0.1", port=port), settings.server_core
+        users = BenchUsers(
+            template, f"{sim_url}/twsd", work, settings.users, SYSTEMS[settings.systems[0]].kind
         )
-        with Server(command, env, f"http://127.0.0.1:{port}", work / "setup.log") as server:
-            _say(f"adding {settings.users} bench users through {first.kind}")
-            create_bench_users(server.base_url, settings.users)
-        checkpoint(template)
+        users.prepare()
         for scenario_name in settings.scenarios:
             for system_name in settings.systems:
                 system, scenario = SYSTEMS[system_name], SCENARIOS[scenario_name]
                 _say(f"{scenario.name} on {system.label}: {settings.run_time} s ...")
+                tokens = users.fresh()
                 result = run_one(
-                    settings, system, scenario, template, f"{sim_url}/twsd", work, csv_dir
+                    settings, system, scenario, template, f"{sim_url}/twsd", work, csv_dir, tokens
                 )
                 results.append(result)
                 _say(_progress(result))
@@ -503,6 +565,7 @@ def _parse(argv: Sequence[str] | None) -> BenchSettings:
     parser.add_argument(
         "--report-dir", type=Path, default=REPORTS_DIR, help="reports root (loadtest/reports)"
     )
+    parser.add_argument("--label", default="", help="report folder <date>-<label> (none)")
     parser.add_argument(
         "--work-dir", type=Path, default=REPO_ROOT / "var" / "bench", help="logs, databases"
     )
@@ -532,6 +595,7 @@ def _parse(argv: Sequence[str] | None) -> BenchSettings:
         client_core=args.client_core if pin else None,
         log_level=args.log_level,
         html=args.html,
+        label=args.label,
         report_dir=args.report_dir,
         work_dir=args.work_dir,
         command=shlex.join(

@@ -36,7 +36,7 @@ MEMORY_PROMISE = 0.47  # share of resident memory removed
 TABLE_END = "<!-- table-end -->"
 RESULT_HEADER = (
     "scenario", "system", "rps", "p50 ms", "p95 ms", "p99 ms", "failures", "RSS peak MiB",
-    "RSS avg MiB", "targets",
+    "RSS avg MiB", "targets", "load avg",
 )  # fmt: skip
 
 
@@ -152,28 +152,29 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
 
 
 def _result_row(result: RunResult) -> list[str]:
+    load = "-" if result.load_avg is None else f"{result.load_avg:.1f}"
     if not result.ok:
         reason = (result.error or "no statistics").splitlines()[0][:120].replace("|", "/")
-        return [
-            result.scenario,
-            result.system,
-            "-",
-            "-",
-            "-",
-            "-",
-            f"not run: {reason}",
-            "-",
-            "-",
-            "-",
-        ]
+        blank = ["-"] * 4
+        return [result.scenario, result.system, *blank, f"not run: {reason}", "-", "-", "-", load]
     assert result.stats is not None and result.rss is not None
     s = result.stats
     targets = "met" if not result.missed else f"missed {len(result.missed)}"
     if not result.targets:
         targets = "none"
-    return [result.scenario, result.system, f"{s.rps:.1f}", f"{s.p50_ms:.0f}", f"{s.p95_ms:.0f}",
-            f"{s.p99_ms:.0f}", f"{s.failures} / {s.requests} ({s.fail_ratio:.2%})",
-            f"{result.rss.peak_mib:.1f}", f"{result.rss.avg_mib:.1f}", targets]  # fmt: skip
+    return [
+        result.scenario,
+        result.system,
+        f"{s.rps:.1f}",
+        f"{s.p50_ms:.0f}",
+        f"{s.p95_ms:.0f}",
+        f"{s.p99_ms:.0f}",
+        f"{s.failures} / {s.requests} ({s.fail_ratio:.2%})",
+        f"{result.rss.peak_mib:.1f}",
+        f"{result.rss.avg_mib:.1f}",
+        targets,
+        load,
+    ]
 
 
 def _charts(
@@ -251,7 +252,8 @@ def write_report(results: Sequence[RunResult], settings: BenchSettings, folder: 
         "",
         "rps and latency from Locust (measured window only); failures = failed / all requests; "
         "RSS = resident memory of the server's process tree, sampled every 0.25 s in the "
-        "measured window.",
+        "measured window; load avg = the machine's 1-minute load average at the end of the run "
+        "(both cores are shared with other work: above ~2, runs competed for CPU).",
         "",
         _table(RESULT_HEADER, [_result_row(r) for r in results]),
         "",

@@ -77,6 +77,7 @@ class RunResult:
     targets: str = ""  # the targets file used
     missed: list[str] = field(default_factory=list)  # "TARGET MISSED ..." lines
     exit_code: int | None = None
+    load_avg: float | None = None  # the machine's 1-minute load average when the run ended
     notes: list[str] = field(default_factory=list)  # canary split, shadow counts...
     error: str = ""  # set when the run could not happen
 

@@ -53,6 +53,13 @@ def _add_arguments(parser: Any, **_kwargs: Any) -> None:
         help="Sign simulated user i in as the template filled with n = i %% N + 1 (0: one user)",
     )
     parser.add_argument(
+        "--resync-tokens-file",
+        env_var="LOCUST_RESYNC_TOKENS_FILE",
+        default="",
+        include_in_web_ui=False,
+        help="Use pre-issued access tokens (username<TAB>token per line) instead of signing in",
+    )
+    parser.add_argument(
         "--think-time",
         env_var="LOCUST_THINK_TIME",
         default="1:3",

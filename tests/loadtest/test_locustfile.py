@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+import httpx
+
 from loadtest.common.markers import TARGET_MISSED, TARGETS_MET, WARMUP_OVER
 from loadtest.servers import REPO_ROOT, Server
 from tests.loadtest.conftest import LocustRun
@@ -125,4 +127,22 @@ def test_warmup_resets_statistics_after_the_ramp(
     # (How many finished before it depends on the machine's load, so only "not all" is certain.)
     sign_ins = run.stats.get("POST /api/v1/auth/login")
     assert sign_ins is None or sign_ins.requests < 2
+    assert run.stats["GET /api/v1/agents"].requests > 0
+
+
+def test_issued_tokens_replace_signing_in(
+    legacy_server: Server, run_locust: RunLocust, tmp_path: Path
+) -> None:
+    login = httpx.post(
+        f"{legacy_server.base_url}/api/v1/auth/login",
+        json={"username": "viewer", "password": "resync-viewer-dev"},
+        timeout=30,
+    )
+    tokens = tmp_path / "tokens.tsv"
+    tokens.write_text(f"viewer\t{login.json()['access_token']}\n")
+
+    run = run_locust(legacy_server.base_url, "--resync-tokens-file", str(tokens), "AgentsUser")
+
+    assert run.returncode == 0, run.output[-3000:]
+    assert "POST /api/v1/auth/login" not in run.stats
     assert run.stats["GET /api/v1/agents"].requests > 0
