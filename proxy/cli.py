@@ -120,21 +120,20 @@ class AdminClient:
     """Run commands through a running proxy's admin API."""
 
     def __init__(self, url: str, token: str | None, timeout: float = 10.0) -> None:
-        import httpx
-
         if not token:
             raise CommandError("--token (or STRANGLER_TOKEN) is required with --url")
-        self._http = httpx.Client(
-            base_url=url.rstrip("/"),
-            headers={"Authorization": f"Bearer {token}"},
-            timeout=timeout,
-        )
+        self._url = url.rstrip("/")
+        self._headers = {"Authorization": f"Bearer {token}"}
+        self._timeout = timeout
 
     def _call(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
         import httpx
 
         try:
-            response = self._http.request(method, path, **kwargs)
+            with httpx.Client(
+                base_url=self._url, headers=self._headers, timeout=self._timeout
+            ) as http:
+                response = http.request(method, path, **kwargs)
         except httpx.HTTPError as exc:
             raise CommandError(f"cannot reach the proxy: {exc}") from exc
         if response.status_code >= 400:
@@ -454,11 +453,16 @@ def _mismatches(args: argparse.Namespace) -> int:
 
 
 def _parity(args: argparse.Namespace) -> int:
+    return _run_parity(args.parity_args)
+
+
+def _run_parity(argv: list[str]) -> int:
+    """Hand every argument to the live parity runner (it has its own options and help)."""
     try:
         from proxy.parity_live import main as parity_main
     except ImportError as exc:
         raise CommandError("live parity is not installed (proxy.parity_live)") from exc
-    return int(parity_main(args.parity_args) or 0)
+    return int(parity_main(argv) or 0)
 
 
 def _db(args: argparse.Namespace) -> int:
@@ -566,8 +570,13 @@ def build_parser() -> argparse.ArgumentParser:
         listing.add_argument("--route", default=None)
         listing.add_argument("--json", action="store_true")
 
-    parity = command("parity", _parity, "compare two live deployments route by route")
-    parity.add_argument("parity_args", nargs=argparse.REMAINDER, help="see: parity --help")
+    parity = commands.add_parser(
+        "parity",
+        help="compare two live deployments route by route (see: parity --help)",
+        add_help=False,
+    )
+    parity.add_argument("parity_args", nargs=argparse.REMAINDER)
+    parity.set_defaults(handler=_parity)
 
     db = command("db", _db, "upgrade or seed the shared Resync database")
     db.add_argument("action", choices=("upgrade", "seed"))
@@ -581,8 +590,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one ``resync-strangler`` command; return the exit code."""
-    args = build_parser().parse_args(argv)
+    arguments = list(sys.argv[1:] if argv is None else argv)
     try:
+        if arguments[:1] == ["parity"]:  # its options are the parity runner's, not ours
+            return _run_parity(arguments[1:])
+        args = build_parser().parse_args(arguments)
         return int(args.handler(args))
     except CommandError as exc:
         print(f"resync-strangler: {exc}", file=sys.stderr)

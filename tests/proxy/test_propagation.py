@@ -29,6 +29,7 @@ def _poll(condition: Callable[[], Any], timeout: float = 10.0) -> Any:
 
 
 def _start_worker(tmp_path: Path, name: str) -> tuple[subprocess.Popen[bytes], str]:
+    """Start a sample proxy process (it is ready once :func:`_wait_ready` says so)."""
     port = free_port()
     env = {
         **os.environ,
@@ -58,20 +59,21 @@ def _start_worker(tmp_path: Path, name: str) -> tuple[subprocess.Popen[bytes], s
             stdout=log,
             stderr=subprocess.STDOUT,
         )
-    base_url = f"http://127.0.0.1:{port}"
+    return process, f"http://127.0.0.1:{port}"
 
+
+def _wait_ready(process: subprocess.Popen[bytes], base_url: str, log: Path) -> None:
     def up() -> bool:
         if process.poll() is not None:
-            raise RuntimeError(f"worker {name} exited: {(tmp_path / f'{name}.log').read_text()}")
+            raise RuntimeError(f"worker exited: {log.read_text()}")
         try:
             return httpx.get(f"{base_url}/_strangler/health", timeout=1).status_code == 200
         except httpx.TransportError:
             return False
 
-    if not _poll(up, timeout=30):
+    if not _poll(up, timeout=60):
         process.kill()
-        raise RuntimeError(f"worker {name} did not start")
-    return process, base_url
+        raise RuntimeError(f"worker did not start: {log.read_text()}")
 
 
 @pytest.fixture
@@ -81,6 +83,8 @@ def two_workers(tmp_path: Path) -> Iterator[tuple[str, str]]:
     try:
         for name in ("a", "b"):
             started.append(_start_worker(tmp_path, name))
+        for (process, base_url), name in zip(started, ("a", "b"), strict=True):
+            _wait_ready(process, base_url, tmp_path / f"{name}.log")
         yield started[0][1], started[1][1]
     finally:
         for process, _ in started:
