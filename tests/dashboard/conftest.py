@@ -215,22 +215,31 @@ def browser(chromium_executable: str) -> Iterator[Any]:
 
 @pytest.fixture
 def page_factory(browser: Any) -> Iterator[Any]:
-    """Open pages in fresh contexts (no shared sessionStorage), closed after the test."""
+    """Open pages in fresh contexts (no shared sessionStorage), closed after the test.
+
+    Uncaught exceptions and console errors (a CSP violation shows up there) fail the test at
+    teardown; failed HTTP responses do not, as the page handles 401/403 by design.
+    """
     contexts: list[Any] = []
+    errors: list[str] = []
+
+    def on_console(message: Any) -> None:
+        if message.type == "error" and not message.text.startswith("Failed to load resource"):
+            errors.append(f"console: {message.text}")
 
     def open_page(width: int = 1366, height: int = 900) -> Any:
         context = browser.new_context(viewport={"width": width, "height": height})
         contexts.append(context)
         page = context.new_page()
         page.set_default_timeout(10_000)
-        errors: list[str] = []
-        page.on("pageerror", lambda exc: errors.append(str(exc)))
-        page.js_errors = errors
+        page.on("pageerror", lambda exc: errors.append(f"uncaught: {exc}"))
+        page.on("console", on_console)
         return page
 
     yield open_page
     for context in contexts:
         context.close()
+    assert errors == [], "the page reported errors"
 
 
 @pytest.fixture

@@ -54,7 +54,6 @@ def test_admin_signs_in_and_sees_every_route(page: Any, proxy: ProxyServer) -> N
     assert page.evaluate("sessionStorage.getItem('strangler.token')")
     assert page.evaluate("localStorage.length") == 0
     screenshot(page, "laptop-routes")
-    assert not page.js_errors
 
 
 def test_signing_out_forgets_the_token(page: Any, proxy: ProxyServer) -> None:
