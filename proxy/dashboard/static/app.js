@@ -41,7 +41,7 @@
     opener: null, // the button that opened the mode dialog, focused again when it closes
     pending: null, // the change waiting for confirmation
     timer: null,
-    inFlight: false,
+    inFlight: null, // the promise of the refresh under way
     rows: new Map(), // route key -> <tr>, kept across refreshes so focus survives
     mismatchItems: new Map(), // mismatch id -> <li>, so an open <details> stays open
     renewing: null, // the one refresh in flight, shared by every request that got a 401
@@ -365,44 +365,50 @@
    * Fetch everything the page shows and render it. The route table is required (its 401/403
    * decide the session); the other panels degrade to a message when their endpoint fails.
    */
-  async function refresh({ throwAuth = false } = {}) {
-    if (state.inFlight) return;
-    state.inFlight = true;
+  async function refresh(options = {}) {
+    // One refresh at a time; a caller arriving meanwhile (say, right after a change) waits for
+    // it and then fetches again, so what it sees is never older than its own action.
+    while (state.inFlight) await state.inFlight.catch(() => {});
+    state.inFlight = load(options);
     try {
-      const settled = await Promise.allSettled([
-        api("routes"),
-        api("stats"),
-        api("progress"),
-        api(`events?limit=${EVENTS_LIMIT}&offset=0`),
-        api(`mismatches?limit=${MISMATCHES_LIMIT}&offset=0`),
-        api("health"),
-      ]);
-      const [routes, stats, progress, events, mismatches, health] = settled;
-      if (routes.status === "rejected") {
-        const error = routes.reason;
-        if (error instanceof ApiError && (error.status === 401 || error.status === 403)) {
-          if (throwAuth) throw error;
-          return;
-        }
-        showConnectionError(describe(error));
+      await state.inFlight;
+    } finally {
+      state.inFlight = null;
+    }
+  }
+
+  async function load({ throwAuth = false } = {}) {
+    const settled = await Promise.allSettled([
+      api("routes"),
+      api("stats"),
+      api("progress"),
+      api(`events?limit=${EVENTS_LIMIT}&offset=0`),
+      api(`mismatches?limit=${MISMATCHES_LIMIT}&offset=0`),
+      api("health"),
+    ]);
+    const [routes, stats, progress, events, mismatches, health] = settled;
+    if (routes.status === "rejected") {
+      const error = routes.reason;
+      if (error instanceof ApiError && (error.status === 401 || error.status === 403)) {
+        if (throwAuth) throw error;
         return;
       }
-      $("connection-error").hidden = true;
-      state.routes = routes.value.routes || [];
-      state.version = routes.value.version;
-      if (stats.status === "fulfilled") {
-        state.stats = stats.value.routes || {};
-        state.statsWindow = stats.value.window_seconds;
-      }
-      renderRoutes();
-      renderProgress(progress);
-      renderEvents(events);
-      renderMismatches(mismatches);
-      renderHealth(health);
-      setText($("last-updated"), new Date().toLocaleTimeString());
-    } finally {
-      state.inFlight = false;
+      showConnectionError(describe(error));
+      return;
     }
+    $("connection-error").hidden = true;
+    state.routes = routes.value.routes || [];
+    state.version = routes.value.version;
+    if (stats.status === "fulfilled") {
+      state.stats = stats.value.routes || {};
+      state.statsWindow = stats.value.window_seconds;
+    }
+    renderRoutes();
+    renderProgress(progress);
+    renderEvents(events);
+    renderMismatches(mismatches);
+    renderHealth(health);
+    setText($("last-updated"), new Date().toLocaleTimeString());
   }
 
   function showConnectionError(message) {
