@@ -191,7 +191,12 @@ class StranglerProxy:
             # and let the watcher keep trying.
             log.warning("flag_store_unreachable_at_start", error=repr(exc))
         await self.watcher.start()
-        await self._new_lifespan.startup(state)
+        try:
+            await self._new_lifespan.startup(state)
+        except BaseException:
+            await self.watcher.stop()
+            await self.store.close()
+            raise
         self._flusher = asyncio.create_task(self._flush_logs(), name="access-log-flush")
         log.info(
             "proxy_started",
