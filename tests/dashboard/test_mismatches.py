@@ -21,7 +21,7 @@ from fastapi import FastAPI
 from flask import Flask, jsonify
 from playwright.sync_api import expect
 
-from proxy.app import StranglerProxy
+from proxy.app import create_proxy
 from proxy.auth import InvalidToken, Principal
 from proxy.metrics import ProxyMetrics
 from proxy.mismatches import MismatchStore
@@ -98,7 +98,7 @@ def shadow_proxy(tmp_path: Path) -> Iterator[str]:
     )
     metrics = ProxyMetrics()
     runner = ShadowRunner(mismatch_store=MismatchStore(limit=10), metrics=metrics)
-    proxy = StranglerProxy(
+    proxy = create_proxy(
         legacy_app(),
         new_app(),
         open_store(settings.flag_store_url, poll_interval=settings.poll_interval),

@@ -148,6 +148,21 @@ def test_percent_outside_0_to_100_is_refused_before_sending(page: Any, proxy: Pr
     assert proxy.admin("GET", "routes")["version"] == version
 
 
+def test_a_change_to_the_current_setting_is_refused_before_sending(
+    page: Any, proxy: ProxyServer
+) -> None:
+    signed_in(page, proxy)
+    version = proxy.admin("GET", "routes")["version"]
+    dialog = open_change_dialog(page, FLIP_ROUTE)
+    expect(dialog.get_by_label("New mode")).to_have_value("legacy")
+    dialog.get_by_label(re.compile("^Reason")).fill("nothing to do")
+    dialog.get_by_role("button", name="Review change").click()
+    expect(dialog.locator("#mode-step-confirm")).to_be_hidden()
+    message = dialog.get_by_label("New mode").evaluate("el => el.validationMessage")
+    assert message == "This is the route's current setting."
+    assert proxy.admin("GET", "routes")["version"] == version
+
+
 def test_reason_is_required(page: Any, proxy: ProxyServer) -> None:
     signed_in(page, proxy)
     dialog = open_change_dialog(page, FLIP_ROUTE)

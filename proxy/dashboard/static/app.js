@@ -791,8 +791,13 @@
     if (!confirming) {
       const reason = $("mode-reason");
       reason.setCustomValidity(reason.value.trim() ? "" : "Give a reason for the change.");
-      if (!$("mode-form").reportValidity()) return;
       const mode = $("mode-select").value;
+      const same =
+        mode === route.mode &&
+        (mode !== "canary" || Number($("mode-percent").value) === route.percent) &&
+        ($("mode-dry-run").disabled || $("mode-dry-run").checked === Boolean(route.dry_run));
+      $("mode-select").setCustomValidity(same ? "This is the route's current setting." : "");
+      if (!$("mode-form").reportValidity()) return;
       const change = { route: route.route, mode, reason: reason.value.trim() };
       if (mode === "canary") change.percent = Number($("mode-percent").value);
       if (!$("mode-dry-run").disabled) change.dry_run = $("mode-dry-run").checked;
@@ -898,7 +903,13 @@
     $("filter-path").addEventListener("input", renderRoutes);
 
     $("mode-form").addEventListener("submit", submitMode);
-    $("mode-select").addEventListener("change", syncModeFields);
+    $("mode-select").addEventListener("change", () => {
+      $("mode-select").setCustomValidity("");
+      syncModeFields();
+    });
+    for (const id of ["mode-percent", "mode-dry-run"]) {
+      $(id).addEventListener("input", () => $("mode-select").setCustomValidity(""));
+    }
     $("mode-reason").addEventListener("input", () => $("mode-reason").setCustomValidity(""));
     $("mode-cancel").addEventListener("click", closeModeDialog);
     $("mode-back").addEventListener("click", () => {
