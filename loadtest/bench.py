@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import resource
 import shlex
 import shutil
 import socket
@@ -39,7 +40,6 @@ from pathlib import Path
 import httpx
 
 from loadtest.common.markers import TARGET_MISSED, WARMUP_OVER
-from loadtest.memory import RssSampler
 from loadtest.report import write_report
 from loadtest.results import AGGREGATED, RunResult, read_stats_csv
 from loadtest.servers import (
@@ -50,6 +50,7 @@ from loadtest.servers import (
     server_command,
     server_environment,
 )
+from loadtest.usage import UsageSampler
 
 __all__ = ["SCENARIOS", "SYSTEMS", "BenchSettings", "Scenario", "System", "main", "run_bench"]
 
@@ -377,7 +378,7 @@ def _locust_command(
 
 
 def _follow(
-    process: subprocess.Popen[str], log_path: Path, sampler: RssSampler, missed: list[str]
+    process: subprocess.Popen[str], log_path: Path, sampler: UsageSampler, missed: list[str]
 ) -> None:
     """Copy Locust's output to its log; start memory sampling when the warm-up is over."""
     assert process.stdout is not None
@@ -388,6 +389,11 @@ def _follow(
                 sampler.recording.set()
             if TARGET_MISSED in line:
                 missed.append(line.split(TARGET_MISSED, 1)[1].strip())
+
+
+def _children_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def run_one(
@@ -411,6 +417,8 @@ def run_one(
         extra={
             "RESYNC_LOG_LEVEL": settings.log_level,
             "STRANGLER_FLAG_STORE_URL": f"sqlite:///{work / 'flags.db'}",
+            # the proxy runs the legacy app in as many threads as gunicorn gives it
+            "STRANGLER_LEGACY_THREADS": str(settings.legacy_threads),
         },
     )
     try:
@@ -430,7 +438,9 @@ def run_one(
         server.start()
         if system.proxy_mode:
             configure_proxy(server.base_url, system, scenario)
-        sampler = RssSampler(server.pid).start()
+        sampler = UsageSampler(server.pid).start()
+        # Locust is a child we wait for: its CPU shows in RUSAGE_CHILDREN once it has exited.
+        children_cpu, started = _children_cpu_seconds(), time.monotonic()
         process = subprocess.Popen(
             _locust_command(settings, scenario, server.base_url, prefix, targets, tokens),
             cwd=REPO_ROOT,
@@ -449,8 +459,11 @@ def run_one(
             if process.poll() is None:
                 process.kill()
             follower.join(timeout=10)
-            result.rss = sampler.stop()
+            result.usage = sampler.stop()
             result.load_avg = os.getloadavg()[0]
+            result.client_cpu = (_children_cpu_seconds() - children_cpu) / (
+                time.monotonic() - started
+            )
         if system.kind == "proxy" and system.proxy_mode in ("canary", "shadow"):
             result.notes.extend(proxy_notes(server.base_url, system, scenario))
         stats_path = Path(f"{prefix}_stats.csv")
@@ -460,8 +473,8 @@ def run_one(
             )
             return result
         result.stats = read_stats_csv(stats_path).get(AGGREGATED)
-        if result.rss is not None and result.rss.samples == 0:
-            result.notes.append("no memory samples: the warm-up never ended")
+        if result.usage is not None and result.usage.samples == 0:
+            result.notes.append("no usage samples: the warm-up never ended")
     except (ServerError, httpx.HTTPError, subprocess.SubprocessError, OSError) as exc:
         result.error = f"{type(exc).__name__}: {exc}"
     finally:
@@ -473,12 +486,12 @@ def _progress(result: RunResult) -> str:
     if not result.ok:
         reason = result.error.splitlines()[0] if result.error else "no statistics"
         return f"{result.scenario:>6} {result.system:<15} FAILED: {reason}"
-    assert result.stats is not None and result.rss is not None
+    assert result.stats is not None and result.usage is not None
     stats = result.stats
     return (
         f"{result.scenario:>6} {result.system:<15} {stats.rps:8.1f} rps  p50 {stats.p50_ms:5.0f}  "
         f"p95 {stats.p95_ms:5.0f}  p99 {stats.p99_ms:5.0f} ms  failures {stats.failures}  "
-        f"RSS peak {result.rss.peak_mib:6.1f} MiB  "
+        f"RSS peak {result.usage.peak_mib:6.1f} MiB  CPU {result.usage.cpu_share:4.0%}  "
         f"targets {'met' if not result.missed else 'MISSED'}"
     )
 

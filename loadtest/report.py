@@ -36,7 +36,7 @@ MEMORY_PROMISE = 0.47  # share of resident memory removed
 TABLE_END = "<!-- table-end -->"
 RESULT_HEADER = (
     "scenario", "system", "rps", "p50 ms", "p95 ms", "p99 ms", "failures", "RSS peak MiB",
-    "RSS avg MiB", "targets", "load avg",
+    "RSS avg MiB", "server CPU", "Locust CPU", "targets", "load avg",
 )  # fmt: skip
 
 
@@ -92,7 +92,7 @@ def migration_rows(results: Sequence[RunResult], scenario: str) -> list[list[str
     old, new = _find(results, scenario, "gunicorn"), _find(results, scenario, "uvicorn")
     if old is None or new is None:
         return []
-    assert old.stats and new.stats and old.rss and new.rss
+    assert old.stats and new.stats and old.usage and new.usage
     low, high = THROUGHPUT_PROMISE
     factor = _ratio(new.stats.rps, old.stats.rps)
     rows = [
@@ -115,9 +115,9 @@ def migration_rows(results: Sequence[RunResult], scenario: str) -> list[list[str
         met = change is not None and change >= LATENCY_PROMISE
         verdict = "met" if met else "not met"
         rows.append([scenario, label, f"{before:.0f}", f"{after:.0f}", text, "70% lower", verdict])
-    text, change = _change(old.rss.avg_mib, new.rss.avg_mib, "less", "more")
+    text, change = _change(old.usage.avg_mib, new.usage.avg_mib, "less", "more")
     met = change is not None and change >= MEMORY_PROMISE
-    old_rss, new_rss = f"{old.rss.avg_mib:.1f}", f"{new.rss.avg_mib:.1f}"
+    old_rss, new_rss = f"{old.usage.avg_mib:.1f}", f"{new.usage.avg_mib:.1f}"
     verdict = "met" if met else "not met"
     rows.append([scenario, "memory, avg RSS (MiB)", old_rss, new_rss, text, "47% less", verdict])
     return rows
@@ -156,8 +156,9 @@ def _result_row(result: RunResult) -> list[str]:
     if not result.ok:
         reason = (result.error or "no statistics").splitlines()[0][:120].replace("|", "/")
         blank = ["-"] * 4
-        return [result.scenario, result.system, *blank, f"not run: {reason}", "-", "-", "-", load]
-    assert result.stats is not None and result.rss is not None
+        rest = ["-"] * 5
+        return [result.scenario, result.system, *blank, f"not run: {reason}", *rest, load]
+    assert result.stats is not None and result.usage is not None
     s = result.stats
     targets = "met" if not result.missed else f"missed {len(result.missed)}"
     if not result.targets:
@@ -170,8 +171,10 @@ def _result_row(result: RunResult) -> list[str]:
         f"{s.p95_ms:.0f}",
         f"{s.p99_ms:.0f}",
         f"{s.failures} / {s.requests} ({s.fail_ratio:.2%})",
-        f"{result.rss.peak_mib:.1f}",
-        f"{result.rss.avg_mib:.1f}",
+        f"{result.usage.peak_mib:.1f}",
+        f"{result.usage.avg_mib:.1f}",
+        f"{result.usage.cpu_share:.0%}",
+        "-" if result.client_cpu is None else f"{result.client_cpu:.0%}",
         targets,
         load,
     ]
@@ -241,19 +244,25 @@ def write_report(results: Sequence[RunResult], settings: BenchSettings, folder: 
         f"- Machine: {_cpu_model()}, {os.cpu_count()} cores; {_versions()}.",
         f"- Load: {settings.users} users (closed loop, no think time) per run, spawned at "
         f"{settings.spawn_rate:g}/s, then {settings.warmup} s warm-up (not measured), then "
-        f"{settings.duration} s measured. Each user signs in once as its own operator.",
+        f"{settings.duration} s measured. Each user is its own operator, with an access token "
+        "issued before the run by a separate setup server (no sign-in on a measured server).",
         f"- TWS simulator latency {settings.latency_ms} ms per call. Legacy: gunicorn 1 worker x "
         f"{settings.legacy_threads} threads (gthread); FastAPI: uvicorn, 1 process; the proxy: "
-        "`resync-strangler serve`, 1 process. Server log level "
-        f"{settings.log_level}; each run on a fresh copy of one seeded SQLite database.",
+        "`resync-strangler serve`, 1 process, legacy in an a2wsgi pool of the same "
+        f"{settings.legacy_threads} threads, shadow defaults (sample rate 1, 8 concurrent). "
+        f"Server log level {settings.log_level}; each run on a fresh copy of one seeded SQLite "
+        "database.",
         f"- Pinning: {pinning}.",
         "",
         "## Results",
         "",
         "rps and latency from Locust (measured window only); failures = failed / all requests; "
         "RSS = resident memory of the server's process tree, sampled every 0.25 s in the "
-        "measured window; load avg = the machine's 1-minute load average at the end of the run "
-        "(both cores are shared with other work: above ~2, runs competed for CPU).",
+        "measured window; server CPU = the server tree's CPU seconds per second in that window "
+        "(100% = its core fully busy); Locust CPU = the load generator's, over its whole run "
+        "(near 100%, the client and not the server may be the limit); load avg = the "
+        "machine's 1-minute load average at the end of the run (both cores are shared with "
+        "other work: above ~2, runs competed for CPU).",
         "",
         _table(RESULT_HEADER, [_result_row(r) for r in results]),
         "",

@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from loadtest.memory import RssSummary
+from loadtest.usage import UsageSummary
 
 __all__ = ["AGGREGATED", "RequestStats", "RunResult", "read_stats_csv"]
 
@@ -73,11 +73,12 @@ class RunResult:
     system: str  # "gunicorn", "proxy-new"...
     scenario: str  # "agents", "jobs"
     stats: RequestStats | None = None
-    rss: RssSummary | None = None
+    usage: UsageSummary | None = None
     targets: str = ""  # the targets file used
     missed: list[str] = field(default_factory=list)  # "TARGET MISSED ..." lines
     exit_code: int | None = None
     load_avg: float | None = None  # the machine's 1-minute load average when the run ended
+    client_cpu: float | None = None  # Locust's CPU seconds per wall second (1.0 = its core)
     notes: list[str] = field(default_factory=list)  # canary split, shadow counts...
     error: str = ""  # set when the run could not happen
 

@@ -28,6 +28,8 @@ def test_bench_measures_a_server_and_writes_the_report(tmp_path: Path) -> None:
     assert run["error"] == ""
     assert run["stats"]["requests"] > 0
     assert run["stats"]["failures"] == 0
-    assert run["rss"]["samples"] > 0  # sampled after the warm-up, while measured
-    assert run["rss"]["peak_mib"] >= run["rss"]["avg_mib"] > 0
+    assert run["usage"]["samples"] > 0  # sampled after the warm-up, while measured
+    assert run["usage"]["peak_mib"] >= run["usage"]["avg_mib"] > 0
+    assert run["usage"]["cpu_share"] > 0
+    assert run["client_cpu"] > 0
     assert (folder / "runs" / "agents-gunicorn_stats.csv").exists()

@@ -8,6 +8,8 @@ assertion is about speed.
 
 from __future__ import annotations
 
+import csv
+import itertools
 from collections.abc import Callable
 from pathlib import Path
 
@@ -116,32 +118,45 @@ def test_unreadable_targets_file_stops_the_run_before_any_request(
     assert not stats.exists() or sum(row.requests for row in run.stats.values()) == 0
 
 
-def test_warmup_resets_statistics_after_the_ramp(
-    legacy_server: Server, run_locust: RunLocust
-) -> None:
-    run = run_locust(legacy_server.base_url, "--warmup-seconds", "3", "AgentsUser", seconds=7)
-
-    assert run.returncode == 0, run.output[-3000:]
-    assert WARMUP_OVER in run.output
-    # Each of the 2 users signs in once, at the start: without the reset both would be counted.
-    # (How many finished before it depends on the machine's load, so only "not all" is certain.)
-    sign_ins = run.stats.get("POST /api/v1/auth/login")
-    assert sign_ins is None or sign_ins.requests < 2
-    assert run.stats["GET /api/v1/agents"].requests > 0
-
-
-def test_issued_tokens_replace_signing_in(
-    legacy_server: Server, run_locust: RunLocust, tmp_path: Path
-) -> None:
+def _issue_token(base_url: str, tmp_path: Path) -> Path:
     login = httpx.post(
-        f"{legacy_server.base_url}/api/v1/auth/login",
+        f"{base_url}/api/v1/auth/login",
         json={"username": "viewer", "password": "resync-viewer-dev"},
         timeout=30,
     )
     tokens = tmp_path / "tokens.tsv"
     tokens.write_text(f"viewer\t{login.json()['access_token']}\n")
+    return tokens
 
-    run = run_locust(legacy_server.base_url, "--resync-tokens-file", str(tokens), "AgentsUser")
+
+def test_warmup_resets_statistics_after_the_ramp(
+    legacy_server: Server, run_locust: RunLocust, tmp_path: Path
+) -> None:
+    tokens = _issue_token(legacy_server.base_url, tmp_path)  # requests start at once
+
+    run = run_locust(
+        legacy_server.base_url,
+        *f"--warmup-seconds 2 --resync-tokens-file {tokens} AgentsUser".split(),
+        seconds=5,
+    )
+
+    assert run.returncode == 0, run.output[-3000:]
+    assert WARMUP_OVER in run.output
+    with (run.csv_prefix.parent / "run_stats_history.csv").open(newline="") as handle:
+        rows = [row for row in csv.DictReader(handle) if row["Name"] == "Aggregated"]
+    counts = [int(row["Total Request Count"]) for row in rows]
+    drops = [later < earlier for earlier, later in itertools.pairwise(counts)]
+    assert any(drops), counts  # the running total fell once: the reset
+
+
+def test_issued_tokens_replace_signing_in(
+    legacy_server: Server, run_locust: RunLocust, tmp_path: Path
+) -> None:
+    tokens = _issue_token(legacy_server.base_url, tmp_path)
+
+    run = run_locust(
+        legacy_server.base_url, "--resync-tokens-file", str(tokens), "AgentsUser", seconds=4
+    )
 
     assert run.returncode == 0, run.output[-3000:]
     assert "POST /api/v1/auth/login" not in run.stats
