@@ -50,6 +50,21 @@ def _invalid_file(message: str) -> ValidationFailed:
     return ValidationFailed([{"field": "file", "code": "invalid_format", "message": message}])
 
 
+_QUOTED_FILENAME = re.compile(r'filename="((?:[^"\\]|\\.)*)"', re.IGNORECASE)
+
+
+def _client_filename(upload: FileStorage) -> str:
+    """The filename as the client wrote it, backslashes included.
+
+    Werkzeug un-escapes a quoted ``filename`` (``C:\\dir\\a.txt`` becomes ``C:dira.txt``);
+    clients that send Windows paths do not escape them, so the raw header value is used and a
+    backslash is treated as a path separator, never as an escape.
+    """
+    disposition = upload.headers.get("Content-Disposition", "")
+    match = _QUOTED_FILENAME.search(disposition)
+    return match.group(1) if match else upload.filename or ""
+
+
 def _last_component(filename: str) -> str:
     """Reduce a client's filename to its last path component (either slash)."""
     return filename.replace("\\", "/").rsplit("/", 1)[-1]
@@ -74,7 +89,7 @@ def _uploaded_file() -> FileStorage:
 @require_role("operator")
 def upload() -> Response:
     upload = _uploaded_file()
-    filename = _last_component(upload.filename or "")
+    filename = _last_component(_client_filename(upload))
     extension = _extension(filename)
     if extension not in CONTENT_TYPES:
         raise UnsupportedMediaType(

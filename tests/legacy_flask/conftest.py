@@ -116,6 +116,22 @@ class _Param:
         return self._request.getfixturevalue(name)
 
 
+class ClosingClient(FlaskClient):
+    """A test client that buffers and closes each response unless asked to stream.
+
+    Closing is what releases the request's input stream (a temporary file for big uploads)
+    and what runs the app's end-of-response work (the access log line).
+    """
+
+    def open(self, *args: Any, buffered: bool = True, **kwargs: Any) -> Any:
+        response = super().open(*args, buffered=buffered, **kwargs)
+        # Werkzeug only ties the input stream to the response when following redirects.
+        response.call_on_close(response.request.input_stream.close)
+        if buffered:
+            response.close()
+        return response
+
+
 def _build(database_url: str, tws_url: str, overrides: dict[str, Any]) -> Flask:
     config: dict[str, Any] = {
         "ENV": "test",
@@ -125,7 +141,9 @@ def _build(database_url: str, tws_url: str, overrides: dict[str, Any]) -> Flask:
         "TWS_TIMEOUT": 5.0,
     }
     config.update(overrides)
-    return create_app(config)
+    app = create_app(config)
+    app.test_client_class = ClosingClient
+    return app
 
 
 def _close(app: Flask) -> None:

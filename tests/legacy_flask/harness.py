@@ -116,6 +116,16 @@ def execute(database_url: str, sql: str, **params: Any) -> None:
         engine.dispose()
 
 
+def execute_many(database_url: str, sql: str, rows: list[dict[str, Any]]) -> None:
+    """Run one statement for many rows in one transaction (set-up only)."""
+    engine = sa.create_engine(migrations.sync_engine_url(database_url), poolclass=sa.NullPool)
+    try:
+        with engine.begin() as conn:
+            conn.execute(sa.text(sql), rows)
+    finally:
+        engine.dispose()
+
+
 def assert_problem(
     response: Any, status: int, slug: str, detail: str | None = None
 ) -> dict[str, Any]:

@@ -263,7 +263,9 @@ def test_one_access_log_line_without_secrets(client: FlaskClient) -> None:
     token = auth("viewer")
     with capture_logs() as logs:
         response = client.get(
-            "/api/v1/agents?limit=1", headers={**token, "X-Request-ID": "log-check"}
+            "/api/v1/agents?limit=1",
+            headers={**token, "X-Request-ID": "log-check"},
+            buffered=False,
         )
         assert not [entry for entry in logs if entry["event"] == "request"]
         response.close()  # the line is written once the body has been sent
