@@ -7,6 +7,7 @@ import json
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import httpx
 import pytest
 
 from proxy.capture import CapturedResponse, ResponseRecorder, call_asgi
@@ -457,10 +458,6 @@ def shadowing_dispatcher(runner: ShadowRunner, primary_app: Any, candidate_app: 
 DRY_RUN_KEY = "shadow-test-dry-run-key-0123456789"
 
 
-def json_headers(body: bytes) -> list[tuple[bytes, bytes]]:
-    return [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]
-
-
 def _count(database_url: str, sql: str) -> int:
     import sqlalchemy as sa
 
@@ -474,11 +471,15 @@ def _count(database_url: str, sql: str) -> int:
         engine.dispose()
 
 
-async def test_dry_run_shadowed_post_writes_exactly_one_row(database_url, tws_sim, metrics) -> None:
-    from a2wsgi import WSGIMiddleware
-
+async def test_dry_run_shadowed_post_through_the_proxy_writes_exactly_one_row(
+    database_url, tws_sim, metrics, tmp_path
+) -> None:
     from legacy_flask import create_app as create_legacy
     from legacy_flask.app_state import EXTENSION_KEY
+    from proxy.app import create_proxy
+    from proxy.resync import ResyncTokenVerifier
+    from proxy.settings import ProxySettings
+    from proxy.stores import open_store
     from resync_fastapi.core.config import Settings
     from resync_fastapi.main import create_app as create_new
 
@@ -500,34 +501,56 @@ async def test_dry_run_shadowed_post_writes_exactly_one_row(database_url, tws_si
             log_level="WARNING",
         )
     )
-    primary_app = WSGIMiddleware(legacy)  # type: ignore[arg-type]
-    runner = ShadowRunner(metrics=metrics, dry_run_key=DRY_RUN_KEY, timeout=30)
+    flag_file = tmp_path / "flags.toml"
+    flag_file.write_text('[routes."POST /api/v1/chat"]\nmode = "shadow"\ndry_run = true\n')
+    settings = ProxySettings(
+        flag_store_url=f"sqlite:///{tmp_path / 'flags.db'}",
+        flag_file=flag_file,
+        poll_interval=0.05,
+        legacy_threads=4,
+        access_log=False,
+        mismatch_db=None,
+    )
+    store = MismatchStore(limit=10, path=tmp_path / "mismatches.db")
+    runner = ShadowRunner(
+        metrics=metrics, mismatch_store=store, dry_run_key=DRY_RUN_KEY, timeout=30
+    )
+    proxy = create_proxy(
+        legacy,
+        new,
+        open_store(settings.flag_store_url, poll_interval=settings.poll_interval),
+        settings,
+        token_verifier=ResyncTokenVerifier("resync-dev-secret-key-not-for-production-0001"),
+        shadow_runner=runner,
+        metrics=metrics,
+    )
     before = _count(database_url, "SELECT count(*) FROM chat_messages")
+    await proxy.startup()
     try:
-        async with new.router.lifespan_context(new):
-            credentials = b'{"username":"operator","password":"resync-operator-dev"}'
-            login = await call_asgi(
-                primary_app,
-                scope_for("POST", "/api/v1/auth/login", json_headers(credentials)),
-                credentials,
-            )
-            assert login.status == 200, login.body
-            token = json.loads(login.body)["access_token"]
-            body = b'{"agent_id":"tws-general","message":"hello from the shadow test"}'
-            scope = scope_for(
-                "POST",
+        transport = httpx.ASGITransport(app=proxy)
+        async with httpx.AsyncClient(transport=transport, base_url="http://proxy") as client:
+            tokens = {}
+            for role in ("operator", "admin"):
+                login = await client.post(
+                    "/api/v1/auth/login",
+                    json={"username": role, "password": f"resync-{role}-dev"},
+                )
+                assert login.status_code == 200, login.text
+                tokens[role] = login.json()["access_token"]
+            answer = await client.post(
                 "/api/v1/chat",
-                [*json_headers(body), (b"authorization", f"Bearer {token}".encode())],
+                json={"agent_id": "tws-general", "message": "hello from the shadow test"},
+                headers={"Authorization": f"Bearer {tokens['operator']}"},
             )
-            answer = await call_asgi(primary_app, scope, body)
-            assert answer.status == 200, answer.body
-
-            submitted = runner.submit(
-                ShadowJob("POST /api/v1/chat", new, "new", scope, body, answer, dry_run=True)
-            )
-            assert submitted
+            assert answer.status_code == 200, answer.text
+            assert answer.headers["x-served-by"] == "legacy"
             assert await runner.drain(30)
+            listed = await client.get(
+                "/_strangler/mismatches",
+                headers={"Authorization": f"Bearer {tokens['admin']}"},
+            )
     finally:
+        await proxy.shutdown()
         legacy.extensions[EXTENSION_KEY].close()
 
     assert _count(database_url, "SELECT count(*) FROM chat_messages") == before + 1
@@ -539,7 +562,10 @@ async def test_dry_run_shadowed_post_writes_exactly_one_row(database_url, tws_si
     # a dry-run shadow of a create is a mismatch by nature; parity_tests compare writes on
     # separate database copies instead.)
     assert metrics.shadow_counts()["POST /api/v1/chat"]["mismatch"] == 1
-    [record] = runner.mismatch_store.list()
+    [record] = store.list()
     assert record["candidate"]["status"] == 200
-    assert record["candidate"]["body"]["value"]["id"] == json.loads(answer.body)["id"] + 1
+    assert record["candidate"]["body"]["value"]["id"] == answer.json()["id"] + 1
     assert "/id" in {d["path"] for d in record["differences"]}
+    assert listed.status_code == 200, listed.text
+    assert tokens["operator"] not in listed.text and tokens["admin"] not in listed.text
+    assert tokens["operator"] not in json.dumps(record)
