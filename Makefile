@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 
 export RESYNC_DATABASE_URL ?= sqlite:///var/resync.db
 
-.PHONY: install run run-legacy run-new run-sim test lint db-upgrade db-seed bench browser clean
+.PHONY: install chromium run run-legacy run-new run-sim test lint db-upgrade db-seed bench browser clean
 
 $(STAMP): requirements.lock pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -40,8 +40,21 @@ run: db-seed
 	$(PY) -m tws_sim --port 8100 & sim=$$!; trap "kill $$sim" EXIT INT TERM; \
 	$(VENV)/bin/resync-strangler serve --host 127.0.0.1 --port 8000
 
-test: $(STAMP)
+# Debian's Chromium for the dashboard's browser tests (never a tool's own browser download).
+# Installs with apt-get when run as root; otherwise says how, and the browser tests skip
+# (outside CI) or fail (CI=true).
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; \
+	  else echo "chromium is missing: sudo apt-get install -y chromium (browser tests need it)"; fi; }
+
+test: $(STAMP) chromium
 	$(PY) -m pytest
+
+# The dashboard's browser tests alone (headless Debian Chromium driven by Playwright).
+browser: $(STAMP) chromium
+	$(PY) -m pytest tests/dashboard -m browser
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
