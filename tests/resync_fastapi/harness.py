@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
+import anyio
 import httpx
 import jwt
 import sqlalchemy as sa
@@ -215,21 +216,57 @@ class AppHarness(AbstractContextManager["AppHarness"]):
     def delete(self, url: str, **kwargs: Any) -> httpx.Response:
         return self.request("DELETE", url, **kwargs)
 
-    def stream_lines(self, url: str, *, token: str) -> tuple[httpx.Response, list[bytes]]:
-        """GET ``url`` as a stream and collect the body in the chunks the app sent."""
+    def raw_get(self, path: str, *, token: str) -> tuple[dict[str, Any], list[bytes]]:
+        """Call the ASGI app directly and return the response start and each body message.
+
+        ``httpx.ASGITransport`` buffers the whole body, which would hide whether a response
+        is streamed; here every ``http.response.body`` message stays separate.
+        """
         assert self.portal is not None
-        client = self.client_for()
+        raw_path, _, query = path.partition("?")
+        scope = {
+            "type": "http",
+            "asgi": {"version": "3.0"},
+            "http_version": "1.1",
+            "method": "GET",
+            "scheme": "http",
+            "path": raw_path,
+            "raw_path": raw_path.encode(),
+            "root_path": "",
+            "query_string": query.encode(),
+            "headers": [(b"host", b"testserver"), (b"authorization", f"Bearer {token}".encode())],
+            "client": ("127.0.0.1", 40000),
+            "server": ("testserver", 80),
+            "state": {},
+        }
+        start: dict[str, Any] = {}
+        chunks: list[bytes] = []
 
-        async def collect() -> tuple[httpx.Response, list[bytes]]:
-            chunks: list[bytes] = []
-            async with client.stream(
-                "GET", url, headers={"Authorization": f"Bearer {token}"}
-            ) as response:
-                async for chunk in response.aiter_raw():
-                    chunks.append(chunk)
-            return response, chunks
+        async def run() -> None:
+            finished = anyio.Event()
+            requested = False
 
-        return self.portal.call(collect)
+            async def receive() -> dict[str, Any]:
+                nonlocal requested
+                if not requested:
+                    requested = True
+                    return {"type": "http.request", "body": b"", "more_body": False}
+                await finished.wait()  # the client stays connected until the body ends
+                return {"type": "http.disconnect"}
+
+            async def send(message: dict[str, Any]) -> None:
+                if message["type"] == "http.response.start":
+                    start.update(message)
+                elif message["type"] == "http.response.body":
+                    if message.get("body"):
+                        chunks.append(message["body"])
+                    if not message.get("more_body", False):
+                        finished.set()
+
+            await self.app(scope, receive, send)
+
+        self.portal.call(run)
+        return start, chunks
 
 
 def assert_problem(

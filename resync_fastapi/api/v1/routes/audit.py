@@ -63,11 +63,11 @@ async def list_flags(
     if status != "all":
         conditions.append(_i.status == status)
     if q:
-        needle = f"%{_escape_like(q.lower())}%"
+        needle = f"%{_escape_like(q)}%"
         conditions.append(
             sa.or_(
-                sa.func.lower(_i.user_query).like(needle, escape="\\"),
-                sa.func.lower(_i.agent_response).like(needle, escape="\\"),
+                _i.user_query.ilike(needle, escape="\\"),
+                _i.agent_response.ilike(needle, escape="\\"),
             )
         )
     where = sa.and_(sa.true(), *conditions)
