@@ -26,9 +26,9 @@ from parity_tests.scenarios import multipart
 from proxy.compare import format_diff
 from tests.services import TwsSim
 
-EXAMPLES_PER_OPERATION = 8
+EXAMPLES_PER_OPERATION = 6
 # Each of these hashes or verifies a password with argon2 (deliberately slow) on both sides.
-FEWER_EXAMPLES = {"POST /api/v1/auth/login": 4, "POST /api/v1/users": 4}
+FEWER_EXAMPLES = {"POST /api/v1/auth/login": 3, "POST /api/v1/users": 3}
 # Logging out would revoke the token every later example presents.
 EXCLUDED = {"POST /api/v1/auth/logout"}
 SHARED_PREFIXES = ("/api/v1/", "/health/")
