@@ -65,6 +65,20 @@ def legacy_server(
         server.stop()
 
 
+@pytest.fixture(scope="session")
+def new_server(
+    seeded_database: Path, tws_sim_process: TwsSim, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Server]:
+    """The FastAPI app under uvicorn: the operator's checks must pass there too."""
+    server = start_server(
+        "uvicorn", seeded_database, tws_sim_process, tmp_path_factory.mktemp("uvicorn")
+    )
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
 @dataclass
 class LocustRun:
     """A finished Locust process: exit code, merged output, and its statistics CSV if any."""

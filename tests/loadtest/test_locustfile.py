@@ -14,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import httpx
+import pytest
 
 from loadtest.common.markers import TARGET_MISSED, TARGETS_MET, WARMUP_OVER
 from loadtest.servers import REPO_ROOT, Server
@@ -38,14 +39,22 @@ OPERATOR_REQUESTS = [
 RunLocust = Callable[..., LocustRun]
 
 
+@pytest.mark.parametrize(
+    "server_fixture",
+    [
+        pytest.param("legacy_server", id="legacy-gunicorn"),
+        pytest.param("new_server", id="fastapi-uvicorn"),
+    ],
+)
 def test_operator_run_passes_every_body_check_and_meets_lenient_targets(
-    legacy_server: Server, run_locust: RunLocust, tmp_path: Path
+    server_fixture: str, request: pytest.FixtureRequest, run_locust: RunLocust, tmp_path: Path
 ) -> None:
+    server: Server = request.getfixturevalue(server_fixture)
     html = tmp_path / "report.html"
     run = run_locust(
-        legacy_server.base_url,
+        server.base_url,
         "--targets", SMOKE_TARGETS, "--think-time", "0", "--html", str(html), "ResyncOperator",
-        seconds=8,
+        seconds=6,
     )  # fmt: skip
 
     assert run.returncode == 0, run.output[-3000:]
