@@ -186,7 +186,7 @@ def _admin_execute(admin_url: str, sql: str) -> None:
     import psycopg
 
     with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(sql)  # type: ignore[arg-type]  # names are generated here, never input
+        conn.execute(sql.encode())  # names are generated here, never input
 
 
 def _normalise(table: str, row: dict[str, Any]) -> dict[str, Any]:

@@ -12,7 +12,7 @@ import asyncio
 import io
 import sys
 import threading
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Coroutine
 from typing import Any, Protocol, TypeVar
 from urllib.parse import unquote, unquote_to_bytes
 
@@ -164,6 +164,10 @@ class LoopThread:
         self.loop.close()
 
 
+async def _awaited(awaitable: Awaitable[None]) -> None:
+    await awaitable
+
+
 class _Lifespan:
     """Drive an ASGI app's lifespan protocol the way a server does."""
 
@@ -196,7 +200,7 @@ class _Lifespan:
             "asgi": {"version": "3.0", "spec_version": "2.0"},
             "state": self.state,
         }
-        self._task = loop.create_task(self.app(scope, self._receive, self._send))
+        self._task = loop.create_task(_awaited(self.app(scope, self._receive, self._send)))
         await self._messages.put({"type": "lifespan.startup"})
         done, _ = await asyncio.wait(
             {self._started, self._task}, return_when=asyncio.FIRST_COMPLETED

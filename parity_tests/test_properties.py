@@ -69,8 +69,8 @@ def _text(value: Any) -> str:
     return json.dumps(value, sort_keys=True)
 
 
-def _pairs(mapping: dict[str, Any]) -> list[tuple[str, str]]:
-    pairs = []
+def _pairs(mapping: dict[str, Any]) -> list[tuple[str, str | int | float | bool | None]]:
+    pairs: list[tuple[str, str | int | float | bool | None]] = []
     for key, value in mapping.items():
         for item in value if isinstance(value, list) else [value]:
             pairs.append((str(key), _text(item)))

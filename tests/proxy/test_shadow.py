@@ -569,3 +569,11 @@ async def test_dry_run_shadowed_post_through_the_proxy_writes_exactly_one_row(
     assert listed.status_code == 200, listed.text
     assert tokens["operator"] not in listed.text and tokens["admin"] not in listed.text
     assert tokens["operator"] not in json.dumps(record)
+
+
+async def test_head_bodies_are_not_compared(make_runner, metrics) -> None:
+    runner = make_runner()
+    # The candidate writes a body for HEAD (as Starlette does); a server would drop it.
+    runner.submit(job(JsonApp(["body"]), method="HEAD", expected=primary([], status=200)))
+    await runner.drain(5)
+    assert metrics.shadow_counts()["HEAD /api/v1/agents"]["match"] == 1
