@@ -73,7 +73,7 @@ async def authenticate(verifier: TokenVerifier, authorization: str | None) -> Pr
             "Invalid or expired token.",
             headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
         ) from exc
-    return principal  # type: ignore[return-value]  # awaited above when it was awaitable
+    return principal
 
 
 async def require_admin(connection: HTTPConnection) -> Principal:

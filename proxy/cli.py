@@ -165,7 +165,7 @@ class AdminClient:
     def mismatches(self, **params: Any) -> dict[str, Any]:
         return self._call("GET", "/_strangler/mismatches", params=_without_none(params))
 
-    def export(self) -> dict[str, Any]:
+    def export(self) -> Any:
         raise CommandError("flags export works on the local store only (drop --url)")
 
     def import_file(self, path: Path, reason: str | None) -> dict[str, Any]:

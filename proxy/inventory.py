@@ -158,6 +158,7 @@ def _endpoint_routes(routes: Iterable[Any], prefix: str = "") -> Iterator[tuple[
     """
     from starlette.routing import Mount
 
+    iter_route_contexts: Any
     try:
         from fastapi.routing import iter_route_contexts
     except ImportError:  # an older FastAPI, or plain Starlette: routes are already flat

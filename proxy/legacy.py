@@ -1,24 +1,36 @@
 """Serve the legacy WSGI app from the proxy's event loop through a2wsgi's thread pool.
 
-a2wsgi runs each request in a pool thread that iterates the WSGI response and hands every chunk
-to the event loop. Nothing tells that thread when the client goes away: uvicorn's ``send``
-silently drops messages for a closed connection, so a slow streamed response keeps its thread
-until the generator runs dry (forever, for an endless stream), and a pool of N threads is then
-exhausted by N abandoned downloads. :class:`LegacyWSGIApp` closes that gap: once the request body
-is fully read and the response has started, it waits on ``receive()`` for ``http.disconnect``;
-when that arrives before the response is complete, the pool thread's next ``send`` raises
-:class:`ClientDisconnected`, which unwinds the WSGI loop and calls the iterable's ``close()``
-(PEP 3333), freeing the thread at the next chunk boundary. If the sending side fails, the thread
-is released the same way instead of blocking on a full queue that nobody drains any more.
+:class:`LegacyWSGIApp` is a2wsgi's ``WSGIMiddleware`` (its sized thread pool, its WSGI environ and
+request-body reader) with its own hand-over of the response from the pool thread to the event
+loop, for two reasons:
+
+- **Abandoned downloads.** a2wsgi's pool thread iterates the WSGI response and nothing tells it
+  when the client goes away: uvicorn's ``send`` silently drops messages for a closed connection,
+  so a slow streamed response keeps its thread until the generator runs dry (forever, for an
+  endless stream), and a pool of N threads is exhausted by N abandoned downloads. Here, once a
+  response streams (a second chunk) and the request body has been read, a watcher waits on
+  ``receive()`` for ``http.disconnect``; from then on the thread's next hand-over raises
+  :class:`ClientDisconnected`, which ends the WSGI loop and calls the iterable's ``close()``
+  (PEP 3333), freeing the thread at the next chunk boundary.
+- **Cost per request.** a2wsgi blocks the thread on a round trip through the event loop for every
+  message (start, each chunk, end). Here the thread posts messages without waiting (a semaphore
+  bounds how many are in flight, which keeps back-pressure for slow clients), holds the start
+  message back to send it with the first chunk, and marks the chunk that completes a declared
+  ``Content-Length`` as the last one: an ordinary response is one hand-over instead of three
+  round trips.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import functools
+import threading
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from a2wsgi.wsgi import WSGIMiddleware, WSGIResponder
+from a2wsgi.wsgi import Body, WSGIMiddleware, build_environ
 
 from proxy.errors import ProxyError
 from proxy.types import Message, Receive, Scope, Send
@@ -40,20 +52,32 @@ def _declares_body(scope: Scope) -> bool:
     return False
 
 
-class _Responder(WSGIResponder):
-    """One legacy request: a2wsgi's responder that notices the client leaving."""
+class _Exchange:
+    """One legacy request: the WSGI app in a pool thread, its messages handed to the loop."""
 
-    def __init__(self, app: Any, executor: ThreadPoolExecutor, send_queue_size: int) -> None:
-        super().__init__(app, executor, send_queue_size)
-        # Written on the event loop, read by the pool thread; a bool store is atomic.
+    def __init__(self, app: Any, loop: asyncio.AbstractEventLoop, window: int) -> None:
+        self.app = app
+        self.loop = loop
+        # Written on the loop, read by the thread (and vice versa): single stores, GIL-atomic.
         self.client_gone = False
-        self._body_read = False
-        self._response_started = False
-        self._watcher: asyncio.Task[None] | None = None
+        self.body_read = False
+        self.finished = False  # the last body message has been posted
+        self._window = threading.Semaphore(window)
+        self._window_size = window
+        self._pending: deque[list[Message]] = deque()
+        self._ready = asyncio.Event()
+        self._start: Message | None = None
+        self._started = False
+        self._remaining: int | None = None  # bytes still due under a declared Content-Length
+        self._chunks = 0
         self._early: Message | None = None
+        self._watcher: asyncio.Task[None] | None = None
 
-    async def __call__(self, scope: Any, receive: Receive, send: Send) -> None:  # type: ignore[override]
-        self._body_read = not _declares_body(scope)
+    # Event loop side -----------------------------------------------------------------------
+    async def run(
+        self, executor: ThreadPoolExecutor, scope: Scope, receive: Receive, send: Send
+    ) -> None:
+        self.body_read = not _declares_body(scope)
 
         async def tracking_receive() -> Message:
             early, self._early = self._early, None
@@ -61,26 +85,58 @@ class _Responder(WSGIResponder):
             if message["type"] == "http.disconnect":
                 self.client_gone = True
             elif not message.get("more_body", False):
-                self._body_read = True
+                self.body_read = True
                 self._watch(receive)
             return message
 
-        async def tracking_send(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                self._response_started = True
-                self._watch(receive)
-            elif not message.get("more_body", False):
-                self._stop_watching()
-            await send(message)
-
+        environ = build_environ(scope, Body(self.loop, tracking_receive))  # type: ignore[arg-type]
+        context = contextvars.copy_context()
+        work = self.loop.run_in_executor(
+            executor, functools.partial(context.run, self._wsgi, environ)
+        )
+        work.add_done_callback(lambda _: self._ready.set())
+        failure: BaseException | None = None
         try:
-            await super().__call__(scope, tracking_receive, tracking_send)
+            while True:
+                while self._pending:
+                    batch = self._pending.popleft()
+                    for message in batch:
+                        if failure is not None or self.client_gone:
+                            continue
+                        try:
+                            await send(message)
+                        except Exception as exc:  # the transport failed: the client is gone
+                            failure = exc
+                            self.client_gone = True
+                    self._window.release()
+                    if self._chunks >= 2:
+                        self._watch(receive)
+                if work.done() and not self._pending:
+                    break
+                self._ready.clear()
+                if not self._pending and not work.done():
+                    await self._ready.wait()
+            await work
+        except ClientDisconnected:
+            return
         finally:
-            self._stop_watching()
+            if self._watcher is not None:
+                self._watcher.cancel()
+            if not work.done():
+                # Cancelled while the app still runs: make its next hand-over fail instead
+                # of waiting for a sender that is gone.
+                self.client_gone = True
+                self._window.release(self._window_size)
+        if failure is not None:
+            raise failure
+
+    def _deliver(self, batch: list[Message]) -> None:
+        self._pending.append(batch)
+        self._ready.set()
 
     def _watch(self, receive: Receive) -> None:
-        """Start waiting for ``http.disconnect`` once nothing else will call ``receive``."""
-        if self._watcher is None and self._body_read and self._response_started:
+        """Wait for ``http.disconnect`` once the response streams and the body is read."""
+        if self._watcher is None and self.body_read and self._chunks >= 2 and not self.finished:
             self._watcher = self.loop.create_task(self._wait_for_disconnect(receive))
 
     async def _wait_for_disconnect(self, receive: Receive) -> None:
@@ -92,37 +148,72 @@ class _Responder(WSGIResponder):
             # A bodiless request's empty body message: keep it for the app, should it ask.
             self._early = message
 
-    def _stop_watching(self) -> None:
-        if self._watcher is not None and not self._watcher.done():
-            self._watcher.cancel()
-
-    def send(self, message: Any) -> None:
-        """Queue a message for the event loop, or stop the WSGI loop if the client has gone."""
+    # Pool thread side -------------------------------------------------------------------------
+    def _post(self, batch: list[Message]) -> None:
         if self.client_gone:
             raise ClientDisconnected("client disconnected during the legacy response")
-        super().send(message)
+        self._window.acquire()
+        if self.client_gone:
+            raise ClientDisconnected("client disconnected during the legacy response")
+        self.loop.call_soon_threadsafe(self._deliver, batch)
 
-    async def sender(self, send: Send) -> None:  # type: ignore[override]
-        """Forward queued messages; after a failed send keep draining so the thread never blocks."""
-        failure: BaseException | None = None
-        while True:
-            message = await self.send_queue.get()
-            self.send_queue.task_done()
-            if message is None:
-                break
-            if failure is not None:
-                continue
-            try:
-                await send(message)
-            except Exception as exc:  # the transport failed: the client is as good as gone
-                failure = exc
-                self.client_gone = True
-        if failure is not None:
-            raise failure
+    def _start_response(
+        self, status: str, headers: list[tuple[str, str]], exc_info: Any = None
+    ) -> Any:
+        if exc_info is not None and self._started:
+            raise exc_info[1].with_traceback(exc_info[2])  # PEP 3333: too late to change
+        raw = [
+            (name.strip().encode("latin-1").lower(), value.strip().encode("latin-1"))
+            for name, value in headers
+        ]
+        self._remaining = None
+        for name, value in raw:
+            if name == b"content-length" and value.isdigit():
+                self._remaining = int(value)
+        self._start = {
+            "type": "http.response.start",
+            "status": int(status.split(" ", 1)[0]),
+            "headers": raw,
+        }
+        return self._write
+
+    def _write(self, chunk: bytes) -> None:
+        if self.finished or not chunk:
+            return
+        more = True
+        if self._remaining is not None:
+            self._remaining -= len(chunk)
+            more = self._remaining > 0
+        self._chunks += 1
+        self._flush({"type": "http.response.body", "body": chunk, "more_body": more})
+        if not more:
+            self.finished = True
+
+    def _flush(self, message: Message) -> None:
+        if not self._started:
+            if self._start is None:
+                raise RuntimeError("the WSGI app sent a body before calling start_response")
+            self._started = True
+            self._post([self._start, message])
+        else:
+            self._post([message])
+
+    def _wsgi(self, environ: dict[str, Any]) -> None:
+        iterable = self.app(environ, self._start_response)
+        try:
+            for chunk in iterable:
+                self._write(chunk)
+            if not self.finished:
+                self.finished = True
+                self._flush({"type": "http.response.body", "body": b"", "more_body": False})
+        finally:
+            close = getattr(iterable, "close", None)
+            if close is not None:
+                close()
 
 
 class LegacyWSGIApp(WSGIMiddleware):
-    """a2wsgi's WSGI-to-ASGI bridge with a sized pool that survives abandoned downloads."""
+    """a2wsgi's WSGI-to-ASGI bridge: a sized pool, cheap hand-overs, no abandoned threads."""
 
     def __init__(self, app: Any, *, threads: int = 32, send_queue_size: int = 10) -> None:
         super().__init__(app, workers=threads, send_queue_size=send_queue_size)
@@ -132,11 +223,8 @@ class LegacyWSGIApp(WSGIMiddleware):
         if scope["type"] != "http":
             await super().__call__(scope, receive, send)  # type: ignore[arg-type]
             return
-        responder = _Responder(self.app, self.executor, self.send_queue_size)
-        try:
-            await responder(scope, receive, send)
-        except ClientDisconnected:
-            return
+        exchange = _Exchange(self.app, asyncio.get_running_loop(), self.send_queue_size)
+        await exchange.run(self.executor, scope, receive, send)
 
     def close(self) -> None:
         """Stop the thread pool; queued legacy work is cancelled, running work finishes."""

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import socket
+import sys
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
 import pytest
 
 from proxy.app import StranglerProxy
+from proxy.legacy import LegacyWSGIApp
 from tests.proxy.harness import make_proxy, make_settings, serve
 from tests.proxy.sample_apps import create_legacy_app
 
@@ -98,3 +101,81 @@ def test_the_legacy_bridge_sizes_its_pool_from_settings(tmp_path: Path) -> None:
     proxy = make_proxy(make_settings(tmp_path, legacy_threads=7))
     assert proxy.legacy.threads == 7
     assert proxy.legacy.executor._max_workers == 7
+
+
+# The bridge's WSGI semantics, with raw WSGI apps ---------------------------------------------
+
+
+async def _call(app: Any, method: str = "GET", **kwargs: Any) -> httpx.Response:
+    bridge = LegacyWSGIApp(app, threads=2)
+    try:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=bridge), base_url="http://legacy"
+        ) as http:
+            return await http.request(method, "/", **kwargs)
+    finally:
+        bridge.close()
+
+
+@pytest.mark.anyio
+async def test_the_write_callable_and_the_iterable_are_both_sent() -> None:
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        write = start_response("200 OK", [("Content-Type", "text/plain")])
+        write(b"written,")
+        return [b"iterated,", b"", b"done"]
+
+    response = await _call(app)
+    assert response.content == b"written,iterated,done"
+
+
+@pytest.mark.anyio
+async def test_start_response_may_replace_headers_with_exc_info_before_the_body() -> None:
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        start_response("200 OK", [("X-First", "1")])
+        try:
+            raise ValueError("late failure")
+        except ValueError:
+            start_response("500 Internal Server Error", [("X-Second", "2")], sys.exc_info())
+        return [b"failed"]
+
+    response = await _call(app)
+    assert response.status_code == 500
+    assert "x-first" not in response.headers and response.headers["x-second"] == "2"
+
+
+@pytest.mark.anyio
+async def test_content_length_and_head_responses_are_complete() -> None:
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        body = b"" if environ["REQUEST_METHOD"] == "HEAD" else b"0123456789"
+        start_response("200 OK", [("Content-Length", "10")])
+        return [body[:4], body[4:]]
+
+    assert (await _call(app)).content == b"0123456789"
+    head = await _call(app, "HEAD")
+    assert (head.status_code, head.headers["content-length"], head.content) == (200, "10", b"")
+
+
+@pytest.mark.anyio
+async def test_request_bodies_are_read_by_the_wsgi_app() -> None:
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        size = int(environ.get("CONTENT_LENGTH") or 0)
+        data = environ["wsgi.input"].read(size)
+        start_response("200 OK", [("Content-Type", "application/octet-stream")])
+        return [data[::-1]]
+
+    response = await _call(app, "POST", content=b"abc" * 100_000)
+    assert response.content == (b"abc" * 100_000)[::-1]
+
+
+@pytest.mark.anyio
+async def test_an_exception_in_the_wsgi_app_reaches_the_server() -> None:
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        raise LookupError("broken legacy view")
+
+    with pytest.raises(LookupError, match="broken legacy view"):
+        await _call(app)
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
