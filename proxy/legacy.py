@@ -198,7 +198,7 @@ class _Exchange:
         else:
             self._post([message])
 
-    def _wsgi(self, environ: dict[str, Any]) -> None:
+    def _wsgi(self, environ: Any) -> None:
         iterable = self.app(environ, self._start_response)
         try:
             for chunk in iterable:
