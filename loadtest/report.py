@@ -25,6 +25,7 @@ __all__ = [
     "LATENCY_PROMISE",
     "MEMORY_PROMISE",
     "THROUGHPUT_PROMISE",
+    "cpu_ms_per_request",
     "migration_rows",
     "overhead_rows",
     "write_report",
@@ -36,7 +37,7 @@ MEMORY_PROMISE = 0.47  # share of resident memory removed
 TABLE_END = "<!-- table-end -->"
 RESULT_HEADER = (
     "scenario", "system", "rps", "p50 ms", "p95 ms", "p99 ms", "failures", "RSS peak MiB",
-    "RSS avg MiB", "server CPU", "Locust CPU", "targets", "load avg",
+    "RSS avg MiB", "server CPU", "CPU ms/req", "Locust CPU", "targets", "load avg",
 )  # fmt: skip
 
 
@@ -120,7 +121,26 @@ def migration_rows(results: Sequence[RunResult], scenario: str) -> list[list[str
     old_rss, new_rss = f"{old.usage.avg_mib:.1f}", f"{new.usage.avg_mib:.1f}"
     verdict = "met" if met else "not met"
     rows.append([scenario, "memory, avg RSS (MiB)", old_rss, new_rss, text, "47% less", verdict])
+    old_cpu, new_cpu = cpu_ms_per_request(old), cpu_ms_per_request(new)
+    if old_cpu and new_cpu:
+        text, _ = _change(old_cpu, new_cpu, "less", "more")
+        efficiency = f"{text} ({old_cpu / new_cpu:.2f}x the requests per CPU second)"
+        rows.append([scenario, "server CPU per request (ms)", f"{old_cpu:.2f}", f"{new_cpu:.2f}",
+                     efficiency, "-", "-"])  # fmt: skip
     return rows
+
+
+def cpu_ms_per_request(result: RunResult) -> float | None:
+    """CPU milliseconds the server spent per answered request in the measured window.
+
+    Throughput depends on how much of its core the server got on a shared machine; CPU per
+    request does much less, so it is the steadier way to compare two servers' efficiency.
+    """
+    if result.stats is None or result.usage is None or not result.stats.rps:
+        return None
+    if not result.usage.cpu_share:
+        return None
+    return 1000 * result.usage.cpu_share / result.stats.rps
 
 
 def overhead_rows(results: Sequence[RunResult], scenario: str) -> list[list[str]]:
@@ -156,7 +176,7 @@ def _result_row(result: RunResult) -> list[str]:
     if not result.ok:
         reason = (result.error or "no statistics").splitlines()[0][:120].replace("|", "/")
         blank = ["-"] * 4
-        rest = ["-"] * 5
+        rest = ["-"] * 6
         return [result.scenario, result.system, *blank, f"not run: {reason}", *rest, load]
     assert result.stats is not None and result.usage is not None
     s = result.stats
@@ -174,6 +194,7 @@ def _result_row(result: RunResult) -> list[str]:
         f"{result.usage.peak_mib:.1f}",
         f"{result.usage.avg_mib:.1f}",
         f"{result.usage.cpu_share:.0%}",
+        "-" if (cpu := cpu_ms_per_request(result)) is None else f"{cpu:.2f}",
         "-" if result.client_cpu is None else f"{result.client_cpu:.0%}",
         targets,
         load,
@@ -259,7 +280,9 @@ def write_report(results: Sequence[RunResult], settings: BenchSettings, folder: 
         "rps and latency from Locust (measured window only); failures = failed / all requests; "
         "RSS = resident memory of the server's process tree, sampled every 0.25 s in the "
         "measured window; server CPU = the server tree's CPU seconds per second in that window "
-        "(100% = its core fully busy); Locust CPU = the load generator's, over its whole run "
+        "(100% = its core fully busy); CPU ms/req = server CPU time per answered request, the "
+        "figure least disturbed by other load on the machine; Locust CPU = the load "
+        "generator's, over its whole run "
         "(near 100%, the client and not the server may be the limit); load avg = the "
         "machine's 1-minute load average at the end of the run (both cores are shared with "
         "other work: above ~2, runs competed for CPU).",

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from loadtest.bench import BenchSettings
-from loadtest.report import migration_rows, overhead_rows, write_report
+from loadtest.report import cpu_ms_per_request, migration_rows, overhead_rows, write_report
 from loadtest.results import RequestStats, RunResult
 from loadtest.usage import UsageSummary
 
@@ -36,6 +36,23 @@ def test_migration_rows_compare_flask_and_fastapi_against_the_promise() -> None:
     assert rows["latency p95 (ms)"][2:] == ["100", "20", "80% lower", "70% lower", "met"]
     assert rows["latency p99 (ms)"][2:] == ["200", "40", "80% lower", "70% lower", "met"]
     assert rows["memory, avg RSS (MiB)"][2:] == ["100.0", "60.0", "40% less", "47% less", "not met"]
+
+
+def test_cpu_per_request_compares_efficiency_whatever_share_of_the_core_each_got() -> None:
+    old = result("gunicorn", 100.0, 100.0, 100.0)
+    new = result("uvicorn", 150.0, 50.0, 90.0)
+    old.usage = UsageSummary(110.0, 100.0, 100, cpu_share=0.5)  # starved: half its core
+    new.usage = UsageSummary(99.0, 90.0, 100, cpu_share=0.9)
+
+    rows = {row[1]: row for row in migration_rows([old, new], "agents")}
+
+    assert cpu_ms_per_request(old) == 5.0
+    assert cpu_ms_per_request(new) == 6.0
+    assert rows["server CPU per request (ms)"][2:5] == [
+        "5.00",
+        "6.00",
+        "20% more (0.83x the requests per CPU second)",
+    ]
 
 
 def test_a_regression_is_reported_as_such() -> None:
@@ -74,7 +91,7 @@ def test_report_has_the_tables_charts_failed_runs_and_raw_numbers(tmp_path: Path
     text = report.read_text()
     assert "Command: `python -m loadtest.bench --duration 30`" in text
     uvicorn_row = "| agents | uvicorn | 600.0 | 10 | 20 | 40 | 0 / 18000 (0.00%) | 66.0 | 60.0 |"
-    assert f"{uvicorn_row} 0% | - | met | - |" in text
+    assert f"{uvicorn_row} 0% | - | - | met | - |" in text
     assert (
         "| agents | proxy-shadow | - | - | - | - | not run: ServerError: resync-strangler" in text
     )
