@@ -1,0 +1,52 @@
+"""Passwords and tokens without the HTTP layer."""
+
+from __future__ import annotations
+
+import anyio
+import jwt
+import pytest
+
+from resync_fastapi.core.exceptions import InvalidToken
+from resync_fastapi.core.security import TokenService, hash_password, verify_password
+
+SECRET = "unit-test-secret-key-that-is-long-enough-000"
+
+
+def test_password_hashes_are_argon2id_and_verify() -> None:
+    async def scenario() -> tuple[str, bool, bool, bool]:
+        hashed = await hash_password("correct horse")
+        return (
+            hashed,
+            await verify_password(hashed, "correct horse"),
+            await verify_password(hashed, "wrong"),
+            await verify_password(None, "correct horse"),
+        )
+
+    hashed, right, wrong, unknown = anyio.run(scenario)
+    assert hashed.startswith("$argon2id$")
+    assert (right, wrong, unknown) == (True, False, False)
+
+
+def test_a_pair_round_trips_and_types_are_enforced() -> None:
+    service = TokenService(SECRET)
+    pair = service.issue_pair("alice", "operator")
+    access = service.verify(pair.access_token, "access")
+    refresh = service.verify(pair.refresh_token, "refresh")
+    assert (access.subject, access.role, access.token_type) == ("alice", "operator", "access")
+    assert access.session_id == refresh.session_id
+    assert access.token_id != refresh.token_id
+    with pytest.raises(InvalidToken):
+        service.verify(pair.refresh_token, "access")
+    with pytest.raises(InvalidToken):
+        service.verify(pair.access_token, "refresh")
+
+
+def test_tokens_from_another_secret_are_refused() -> None:
+    token = TokenService("another-secret-key-that-is-long-enough-0").issue_pair("a", "viewer")
+    with pytest.raises(InvalidToken):
+        TokenService(SECRET).verify(token.access_token, "access")
+
+
+def test_the_header_names_hs256_only() -> None:
+    pair = TokenService(SECRET).issue_pair("a", "viewer")
+    assert jwt.get_unverified_header(pair.access_token) == {"alg": "HS256", "typ": "JWT"}
