@@ -144,8 +144,16 @@ def build_resync_apps(dry_run_key: str | None = None) -> tuple[Any, Any, Any]:
 
 
 def resync_inventory() -> Inventory:
-    """Return the merged route inventory of the two Resync apps (for the CLI)."""
-    legacy, new, _ = build_resync_apps()
+    """Return the merged route inventory of the two Resync apps (for the CLI).
+
+    Creating an app configures structlog for the whole process; the CLI only wants the routes,
+    so the logging configuration it had is put back.
+    """
+    saved = structlog.get_config()
+    try:
+        legacy, new, _ = build_resync_apps()
+    finally:
+        structlog.configure(**saved)
     return build_inventory(legacy, new)
 
 

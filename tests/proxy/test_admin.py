@@ -337,3 +337,10 @@ def test_metrics_expose_requests_flag_version_and_store_health(
     assert 'strangler_request_duration_seconds_count{route="GET /api/items",side="new"} 1.0' in text
     assert "strangler_flag_version 2.0" in text
     assert "strangler_flag_store_up 1.0" in text
+
+
+def test_the_dashboard_page_is_served_without_a_token(client: httpx.Client) -> None:  # noqa: F811
+    pytest.importorskip("proxy.dashboard")
+    response = client.get("/_strangler/")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/html")
