@@ -12,6 +12,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from resync_fastapi.api.openapi import install_openapi
 from resync_fastapi.api.v1 import API_PREFIX, build_api_router
 from resync_fastapi.api.v1.routes import health
 from resync_fastapi.core.body_limit import BodyLimit, BodyLimitMiddleware
@@ -75,6 +76,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(build_api_router())
     install_exception_handlers(app)
     app.state.route_methods = RouteMethods(app.router.routes)
+    install_openapi(app)
 
     upload_limit = BodyLimit(
         settings.rag_max_bytes + MULTIPART_OVERHEAD,
