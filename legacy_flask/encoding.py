@@ -14,7 +14,14 @@ from typing import Any
 from flask import Response
 from flask.json.provider import JSONProvider
 
-__all__ = ["JSON_MIMETYPE", "ResyncJSONProvider", "dumps", "format_timestamp", "json_response"]
+__all__ = [
+    "JSON_MIMETYPE",
+    "ResyncJSONProvider",
+    "dumps",
+    "format_timestamp",
+    "json_response",
+    "no_content",
+]
 
 JSON_MIMETYPE = "application/json"
 
@@ -42,6 +49,13 @@ def dumps(value: Any) -> str:
 def json_response(value: Any, status: int = 200, mimetype: str = JSON_MIMETYPE) -> Response:
     """Answer ``value`` as a JSON body (no trailing newline)."""
     return Response(dumps(value).encode("utf-8"), status=status, mimetype=mimetype)
+
+
+def no_content() -> Response:
+    """Answer 204 with no body and no Content-Type (Werkzeug would add ``text/html``)."""
+    response = Response(status=204)
+    del response.headers["Content-Type"]
+    return response
 
 
 class ResyncJSONProvider(JSONProvider):

@@ -8,7 +8,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import sqlalchemy as sa
-from flask import Blueprint, Response, stream_with_context
+import structlog
+from flask import Blueprint, Response, g, stream_with_context
 
 from legacy_flask.access import current_user, require_role
 from legacy_flask.app_state import state
@@ -38,6 +39,7 @@ ITEM_KEYS = (
 )
 _ACTIONS = {"approve": "approved", "reject": "rejected"}
 _EXPORT_BATCH = 500
+logger = structlog.get_logger("legacy_flask")
 
 
 def _item_json(row: Any) -> dict[str, Any]:
@@ -123,22 +125,31 @@ def metrics() -> Response:
 
 
 def _export_rows() -> Iterator[dict[str, Any]]:
-    """Read every item in id order on a connection of its own, a batch at a time."""
+    """Read every item in id order, a batch at a time, each batch on a short connection.
+
+    The status line has gone out when this runs, so a failure cannot become a problem answer:
+    it is logged and re-raised, and the server cuts the response short (a client sees a
+    truncated transfer, never a complete-looking file).
+    """
     engine = state().engine
     last_id = 0
-    while True:
-        with engine.connect() as connection:
-            batch = connection.execute(
-                sa.select(audit_items)
-                .where(audit_items.c.id > last_id)
-                .order_by(audit_items.c.id)
-                .limit(_EXPORT_BATCH)
-            ).all()
-        if not batch:
-            return
-        for row in batch:
-            yield _item_json(row)
-        last_id = batch[-1].id
+    try:
+        while True:
+            with engine.connect() as connection:
+                batch = connection.execute(
+                    sa.select(audit_items)
+                    .where(audit_items.c.id > last_id)
+                    .order_by(audit_items.c.id)
+                    .limit(_EXPORT_BATCH)
+                ).all()
+            if not batch:
+                return
+            for row in batch:
+                yield _item_json(row)
+            last_id = batch[-1].id
+    except Exception:
+        logger.exception("export_failed", request_id=g.get("request_id", ""))
+        raise
 
 
 def _ndjson_lines() -> Iterator[bytes]:

@@ -17,7 +17,7 @@ from legacy_flask.access import (
 )
 from legacy_flask.app_state import state
 from legacy_flask.database import RequestTransaction, db, utcnow
-from legacy_flask.encoding import json_response
+from legacy_flask.encoding import json_response, no_content
 from legacy_flask.errors import RateLimited, Unauthorized
 from legacy_flask.tables import login_attempts, revoked_tokens, users
 from legacy_flask.tokens import ACCESS_TTL, REFRESH_TTL, InvalidToken, TokenPair
@@ -146,7 +146,7 @@ def logout() -> Response:
         )
     except IntegrityError as exc:  # logged out concurrently: the token is revoked either way
         raise Unauthorized(INVALID_TOKEN, invalid_token=True) from exc
-    return Response(status=204)
+    return no_content()
 
 
 @bp.get("/me")

@@ -12,7 +12,7 @@ from legacy_flask.access import current_user, require_role
 from legacy_flask.agent_rules import answer
 from legacy_flask.app_state import state
 from legacy_flask.database import db, utcnow
-from legacy_flask.encoding import json_response
+from legacy_flask.encoding import json_response, no_content
 from legacy_flask.errors import NotFound
 from legacy_flask.tables import agents, audit_items, chat_messages
 from legacy_flask.validation import FieldErrors, query_value, read_json_object
@@ -136,4 +136,4 @@ def history() -> Response:
 @require_role("operator")
 def clear_history() -> Response:
     db().execute(chat_messages.delete().where(*_owned_by_caller(query_value("agent_id"))))
-    return Response(status=204)
+    return no_content()

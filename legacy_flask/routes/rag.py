@@ -16,7 +16,7 @@ from legacy_flask.access import current_user, require_role
 from legacy_flask.app_state import state
 from legacy_flask.chunking import chunk_text
 from legacy_flask.database import db, utcnow
-from legacy_flask.encoding import json_response
+from legacy_flask.encoding import json_response, no_content
 from legacy_flask.errors import (
     Conflict,
     NotFound,
@@ -185,7 +185,7 @@ def delete_file(file_id: str) -> Response:
     # Chunks first (their FTS trigger keeps the index in step), then the file.
     db().execute(rag_chunks.delete().where(rag_chunks.c.file_id == file_id))
     db().execute(rag_files.delete().where(rag_files.c.id == file_id))
-    return Response(status=204)
+    return no_content()
 
 
 @bp.get("/search")

@@ -247,3 +247,29 @@ def test_export_bad_format(client: FlaskClient) -> None:
     body = assert_problem(response, 400, "validation")
     assert field_errors(body) == [("format", "invalid_choice")]
     assert body["errors"][0]["message"] == "Must be one of: ndjson, csv."
+
+
+def test_export_failure_mid_stream_is_logged_and_cuts_the_body(
+    client: FlaskClient, db_path: str
+) -> None:
+    from sqlalchemy.exc import SQLAlchemyError
+    from structlog.testing import capture_logs
+
+    execute_many(
+        db_path, _INSERT, [{"m": f"cut-{n:04d}", "q": "cut", "s": "pending"} for n in range(600)]
+    )
+    response = client.get(
+        "/api/v1/audit/export", headers={**auth("admin"), "X-Request-ID": "cut-1"}, buffered=False
+    )
+    chunks = iter(response.response)
+    assert json.loads(next(chunks))["id"] == 1  # the first batch is in hand
+    execute(db_path, "ALTER TABLE audit_items RENAME TO audit_items_away")
+    try:
+        with capture_logs() as logs, pytest.raises(SQLAlchemyError):
+            for _ in chunks:
+                pass
+    finally:
+        execute(db_path, "ALTER TABLE audit_items_away RENAME TO audit_items")
+        response.close()
+    failures = [entry for entry in logs if entry["event"] == "export_failed"]
+    assert len(failures) == 1 and failures[0]["request_id"] == "cut-1"

@@ -259,6 +259,7 @@ def test_logout_revokes_access_and_refresh(client: FlaskClient) -> None:
     response = client.post("/api/v1/auth/logout", headers=bearer(pair["access_token"]))
     assert response.status_code == 204
     assert response.data == b""
+    assert "Content-Type" not in response.headers
     me = client.get("/api/v1/auth/me", headers=bearer(pair["access_token"]))
     assert_problem(me, 401, "unauthorized", "Invalid or expired token.")
     refresh = client.post("/api/v1/auth/refresh", json={"refresh_token": pair["refresh_token"]})

@@ -266,6 +266,7 @@ def test_delete_history_only_mine(
     others_before = query(db_path, "SELECT count(*) AS n FROM chat_messages")[0].n - 2
     response = client.delete("/api/v1/chat/history?agent_id=tws-reporting", headers=headers)
     assert response.status_code == 204 and response.data == b""
+    assert "Content-Type" not in response.headers
     mine = client.get("/api/v1/chat/history", headers=headers).get_json()
     assert [m["agent_id"] for m in mine["items"]] == ["tws-general"]
     assert client.delete("/api/v1/chat/history", headers=headers).status_code == 204

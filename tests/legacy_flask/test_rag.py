@@ -224,6 +224,7 @@ def test_delete_file_removes_its_chunks_and_index(client: FlaskClient, db_path: 
     assert [r["file_id"] for r in found["results"]] == [body["id"]]
     response = client.delete(f"/api/v1/rag/files/{body['id']}", headers=auth("admin"))
     assert response.status_code == 204 and response.data == b""
+    assert "Content-Type" not in response.headers
     assert query(db_path, "SELECT 1 FROM rag_chunks WHERE file_id = :f", f=body["id"]) == []
     assert client.get(f"/api/v1/rag/files/{body['id']}", headers=auth("viewer")).status_code == 404
     again = client.get(f"/api/v1/rag/search?q={marker}", headers=auth("viewer")).get_json()
