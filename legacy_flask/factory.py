@@ -97,6 +97,8 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     # merging of repeated slashes (a redirect the contract does not have).
     app.config["PROVIDE_AUTOMATIC_OPTIONS"] = False
     app.config["MAX_CONTENT_LENGTH"] = JSON_BODY_LIMIT
+    # The OAuth2 login form is a body like any other: the same 1 MiB (Flask's default is 500 kB).
+    app.config["MAX_FORM_MEMORY_SIZE"] = JSON_BODY_LIMIT
     app.url_map.merge_slashes = False
     app.json = ResyncJSONProvider(app)
     app.extensions[EXTENSION_KEY] = AppState(
