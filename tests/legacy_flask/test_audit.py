@@ -273,3 +273,24 @@ def test_export_failure_mid_stream_is_logged_and_cuts_the_body(
         response.close()
     failures = [entry for entry in logs if entry["event"] == "export_failed"]
     assert len(failures) == 1 and failures[0]["request_id"] == "cut-1"
+
+
+def test_concurrent_reviews_have_one_winner(client: FlaskClient, db_path: str) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    _add_item(db_path, "race-1", "two reviewers at once")
+    app = client.application
+
+    def review(action: str) -> int:
+        response = app.test_client().post(
+            "/api/v1/audit/review",
+            json={"memory_id": "race-1", "action": action},
+            headers=auth("operator"),
+        )
+        return response.status_code
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        statuses = list(pool.map(review, ["approve", "reject"] * 3))
+    assert sorted(statuses) == [200, 409, 409, 409, 409, 409]
+    row = query(db_path, "SELECT status, reviewed_by FROM audit_items WHERE memory_id = 'race-1'")
+    assert row[0].status in {"approved", "rejected"} and row[0].reviewed_by == "operator"
