@@ -79,7 +79,8 @@ def test_read_scenario_answers_alike(
     legacy, new = read_pair
     with faults(parity_env.sim, scenario):
         outcome = run_scenario(scenario, legacy, new, parity_env.credentials, parity_env.comparator)
-    assert outcome.equal, outcome.report(parity_env.backend)
+    answered_alike = outcome.equal
+    assert answered_alike, outcome.report(parity_env.backend)
     check_expectation(outcome, parity_env.backend)
 
 
@@ -96,7 +97,8 @@ def test_write_scenario_answers_and_writes_alike(
             parity_env.credentials,
             parity_env.comparator,
         )
-    assert outcome.equal, outcome.report(parity_env.backend)
+    answered_alike = outcome.equal
+    assert answered_alike, outcome.report(parity_env.backend)
     rows_found, omitted = compare_json(
         snapshot(write_pair.legacy_url), snapshot(write_pair.new_url), SNAPSHOT_RULES
     )
