@@ -41,6 +41,7 @@ __all__ = [
     "format_diff",
 ]
 
+
 class _Absent:
     """The value on the side where a field or item does not exist."""
 
