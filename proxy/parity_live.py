@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from collections.abc import Iterable, Sequence
@@ -224,7 +225,12 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     )
     parser.add_argument("--legacy-url", required=True, help="base URL of the legacy deployment")
     parser.add_argument("--new-url", required=True, help="base URL of the new deployment")
-    parser.add_argument("--token", default=None, help="access token sent to both sides")
+    parser.add_argument(
+        "--token",
+        default=os.environ.get("STRANGLER_PARITY_TOKEN"),
+        help="access token sent to both sides (default: $STRANGLER_PARITY_TOKEN, which keeps it "
+        "out of the process list)",
+    )
     parser.add_argument("--timeout", type=float, default=10.0, help="seconds per request")
     parser.add_argument(
         "--learn-noise", action="store_true", help="ask legacy twice; report its own churn as noise"
