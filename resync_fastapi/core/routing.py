@@ -63,17 +63,18 @@ class ResyncRoute(APIRoute):
             # A DefaultPlaceholder: FastAPI would bypass it for its own pydantic encoder.
             kwargs["response_class"] = ResyncJSONResponse
         super().__init__(path, endpoint, **kwargs)
+        self._methods: frozenset[str] = frozenset(self.methods or ())
 
     def matches(self, scope: Scope) -> tuple[Match, Scope]:
-        if scope["type"] == "http" and scope["method"] == "HEAD" and "GET" in self.methods:
+        if scope["type"] == "http" and scope["method"] == "HEAD" and "GET" in self._methods:
             return super().matches({**scope, "method": "GET"})
         return super().matches(scope)
 
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         method = scope["method"]
-        if method in self.methods or (method == "HEAD" and "GET" in self.methods):
+        if method in self._methods or (method == "HEAD" and "GET" in self._methods):
             await self.app(scope, receive, send)
             return
         table = route_methods_of(scope)
-        allowed = table.allowed(get_route_path(scope)) if table else sorted(self.methods)
+        allowed = table.allowed(get_route_path(scope)) if table else sorted(self._methods)
         raise MethodNotAllowed(method, ", ".join(allowed))

@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Annotated, Any
+from typing import Any
 
-from pydantic import AfterValidator, BeforeValidator, Field
 from pydantic_core import PydanticCustomError
 
 from resync_fastapi.core.exceptions import FieldError
@@ -23,8 +22,8 @@ __all__ = [
     "choice",
     "field_errors",
     "int_range",
-    "limit_param",
     "pattern",
+    "query_integer",
 ]
 
 # Unicode category Cc (C0, DEL and C1) except newline and tab.
@@ -119,7 +118,8 @@ def int_range(minimum: int, maximum: int | None = None) -> Callable[[int], int]:
     return check
 
 
-def _strict_query_int(value: Any) -> Any:
+def query_integer(value: Any) -> Any:
+    """Parse a query-string integer the way the legacy app does (``-?[0-9]+`` only)."""
     # Query integers are plain ASCII decimals with an optional minus: pydantic alone would also
     # take "+5", " 5", "1.0" or "1_000", which the legacy app refuses.
     if isinstance(value, str):
@@ -127,19 +127,6 @@ def _strict_query_int(value: Any) -> Any:
             raise _fail("invalid_type", "Expected an integer.")
         return int(value)
     return value
-
-
-def limit_param(minimum: int, maximum: int | None, description: str) -> Any:
-    """Return an ``Annotated`` integer type for a bounded query parameter."""
-    schema: dict[str, Any] = {"minimum": minimum}
-    if maximum is not None:
-        schema["maximum"] = maximum
-    return Annotated[
-        int,
-        BeforeValidator(_strict_query_int),
-        AfterValidator(int_range(minimum, maximum)),
-        Field(description=description, json_schema_extra=schema),
-    ]
 
 
 def _field_name(location: Sequence[Any]) -> str:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import BaseModel, ConfigDict
 
 __all__ = ["AgentDetailOut", "AgentOut"]
 
-_EXAMPLE = {
+_EXAMPLE: dict[str, Any] = {
     "id": "tws-troubleshooting",
     "name": "TWS Troubleshooting Specialist",
     "agent_type": "troubleshooting",

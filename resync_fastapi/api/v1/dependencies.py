@@ -40,15 +40,15 @@ oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/login", auto_error=F
 
 
 def _settings(request: Request) -> Settings:
-    return request.app.state.settings  # type: ignore[no-any-return]
+    return request.app.state.settings
 
 
 def _engine(request: Request) -> AsyncEngine:
-    return request.app.state.engine  # type: ignore[no-any-return]
+    return request.app.state.engine
 
 
 def _tokens(request: Request) -> TokenService:
-    return request.app.state.tokens  # type: ignore[no-any-return]
+    return request.app.state.tokens
 
 
 def _tws(request: Request) -> TwsClient:

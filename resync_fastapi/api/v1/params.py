@@ -5,17 +5,38 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Path, Query
-from pydantic import AfterValidator
+from pydantic import AfterValidator, BeforeValidator
 
-from resync_fastapi.core.validation import bounded_text, choice, limit_param, pattern
+from resync_fastapi.core.validation import (
+    bounded_text,
+    choice,
+    int_range,
+    pattern,
+    query_integer,
+)
 
 __all__ = ["JOB_ID_PATTERN", "JobId", "Limit", "Offset", "SearchQuery", "TopK"]
 
 JOB_ID_PATTERN = r"[A-Za-z0-9_-]{1,64}"
 
-Limit = Annotated[limit_param(1, 100, "Page size (1..100)."), Query()]
-Offset = Annotated[limit_param(0, None, "Items to skip (>= 0)."), Query()]
-TopK = Annotated[limit_param(1, 20, "How many results (1..20)."), Query()]
+Limit = Annotated[
+    int,
+    BeforeValidator(query_integer),
+    AfterValidator(int_range(1, 100)),
+    Query(description="Page size (1..100).", json_schema_extra={"minimum": 1, "maximum": 100}),
+]
+Offset = Annotated[
+    int,
+    BeforeValidator(query_integer),
+    AfterValidator(int_range(0)),
+    Query(description="Items to skip (>= 0).", json_schema_extra={"minimum": 0}),
+]
+TopK = Annotated[
+    int,
+    BeforeValidator(query_integer),
+    AfterValidator(int_range(1, 20)),
+    Query(description="How many results (1..20).", json_schema_extra={"minimum": 1, "maximum": 20}),
+]
 SearchQuery = Annotated[
     str,
     AfterValidator(bounded_text(1, 200)),

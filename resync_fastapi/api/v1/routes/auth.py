@@ -39,7 +39,7 @@ def _pair(pair: TokenPair) -> dict[str, Any]:
 
 async def _credentials(request: Request) -> LoginIn:
     if media_type(request.headers.get("content-type")) == FORM_MEDIA_TYPE:
-        data = {}
+        data: dict[str, Any] = {}
         raw = (await request.body()).decode("utf-8", "replace")
         for key, value in parse_qsl(raw, keep_blank_values=True):
             data.setdefault(key, value)  # the first value wins, as in a form's MultiDict
