@@ -73,8 +73,9 @@ def _clone_postgres(admin_url: str, template_url: str) -> str:
     return admin_url.rsplit("/", 1)[0] + f"/{name}"
 
 
-def _database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
+def _database(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """Copy the session's seeded template for ``backend`` and drop the copy afterwards."""
+    if backend == "sqlite":
         yield _copy_sqlite(request.getfixturevalue("sqlite_template"), tmp_path / "resync.db")
         return
     admin_url = request.getfixturevalue("postgres_admin_url")
@@ -93,7 +94,7 @@ def module_database_url(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[str]:
     """A seeded database of its own for one test module (SQLite, then PostgreSQL)."""
-    yield from _database(request, tmp_path_factory.mktemp("legacy"))
+    yield from _database(request.param, request, tmp_path_factory.mktemp("legacy"))
 
 
 @pytest.fixture
@@ -102,18 +103,7 @@ def fresh_database_url(
 ) -> Iterator[str]:
     """A pristine seeded database for one test, on the same backend as the module's."""
     backend = "postgresql" if module_database_url.startswith("postgresql") else "sqlite"
-    yield from _database(_Param(request, backend), tmp_path)
-
-
-class _Param:
-    """Give ``_database`` a request-like object carrying the backend as ``param``."""
-
-    def __init__(self, request: pytest.FixtureRequest, param: str) -> None:
-        self._request = request
-        self.param = param
-
-    def getfixturevalue(self, name: str) -> Any:
-        return self._request.getfixturevalue(name)
+    yield from _database(backend, request, tmp_path)
 
 
 class ClosingClient(FlaskClient):
