@@ -179,6 +179,19 @@ class UpstreamTimeout(ApiError):
     default_detail = "TWS did not answer in time."
 
 
+_BY_STATUS: tuple[type[ApiError], ...] = (
+    ValidationFailed,
+    Unauthorized,
+    NotFound,
+    Conflict,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    UpstreamError,
+    ServiceUnavailable,
+    UpstreamTimeout,
+)
+
+
 def render_api_error(request: Request, exc: ApiError) -> Any:
     """Build the problem response for ``exc`` answering ``request``."""
     return problem_response(
@@ -206,8 +219,10 @@ async def _http_exception_handler(request: Request, exc: Exception) -> Any:
     if exc.status_code == 405:
         allow = (exc.headers or {}).get("Allow", "")
         return render_api_error(request, MethodNotAllowed(request.method, allow))
-    error = ApiError(str(exc.detail))
-    error.status = exc.status_code
+    # Anything else the framework raises keeps its status with the matching problem type.
+    kind = next((cls for cls in _BY_STATUS if cls.status == exc.status_code), InternalError)
+    error = ApiError(kind.default_detail)
+    error.status, error.slug, error.title = exc.status_code, kind.slug, kind.title
     return render_api_error(request, error)
 
 

@@ -259,3 +259,18 @@ class TestSearch:
         self, harness: AppHarness, params: dict[str, Any], expected: list[tuple[str, str]]
     ) -> None:
         assert field_errors(harness.get(SEARCH, params=params, token=mint("viewer"))) == expected
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    ["multipart/form-data", "multipart/form-data; boundary=xyz"],
+    ids=["no boundary", "truncated"],
+)
+def test_a_broken_multipart_body_has_no_file(harness: AppHarness, content_type: str) -> None:
+    response = harness.post(
+        UPLOAD,
+        token=mint("operator"),
+        content=b'--xyz\r\nContent-Disposition: form-data; name="file"; filename="a.txt"',
+        headers={"Content-Type": content_type},
+    )
+    assert field_errors(response) == [("file", "missing")]

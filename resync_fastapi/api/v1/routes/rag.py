@@ -16,6 +16,7 @@ from fastapi import APIRouter, Request, Response
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.datastructures import FormData, UploadFile
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from resync_fastapi.api.v1.bodies import media_type
 from resync_fastapi.api.v1.dependencies import (
@@ -77,7 +78,12 @@ def _invalid_file(code: str, message: str) -> ValidationFailed:
 async def _read_form(request: Request) -> FormData:
     if media_type(request.headers.get("content-type")) != "multipart/form-data":
         raise UnsupportedMediaType("Expected multipart/form-data.")
-    return await request.form(max_files=16, max_fields=64)
+    try:
+        return await request.form(max_files=16, max_fields=64)
+    except StarletteHTTPException:
+        # A body that is not valid multipart (no boundary, truncated) carries no file; the
+        # legacy app's form parser reports it the same way.
+        raise _invalid_file("missing", "Field required.") from None
 
 
 @router.post(
