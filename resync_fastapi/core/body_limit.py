@@ -1,9 +1,12 @@
-"""Refuse request bodies over the limit with 413, by header and while streaming.
+"""Refuse request bodies over the limit with 413 before authentication, by header or by count.
 
-A pure ASGI middleware: a ``Content-Length`` over the limit is answered at once (after making
-sure the path and method exist, since 404/405 come first in docs/api.md); a body without one
-is counted as it is read and the read fails with :class:`PayloadTooLarge` when it overflows.
-One route may have its own limit (the RAG upload takes ``RESYNC_RAG_MAX_BYTES``).
+A pure ASGI middleware. Routing comes first in docs/api.md (404/405), so only a request whose
+path and method exist is refused here. A ``Content-Length`` over the limit is answered at once;
+a POST/PUT/PATCH/DELETE body without one (chunked) is read here, up to the limit, and replayed
+to the app, so it too is refused before authentication (as the legacy app does, a chunked body
+that reaches the limit exactly is refused: its end cannot be told from more to come). Any other
+read is counted as it happens and fails with :class:`PayloadTooLarge` on overflow. One route may
+have its own limit (the RAG upload takes ``RESYNC_RAG_MAX_BYTES`` plus multipart framing).
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from resync_fastapi.core.routing import route_methods_of
 __all__ = ["JSON_BODY_LIMIT", "BodyLimit", "BodyLimitMiddleware"]
 
 JSON_BODY_LIMIT = 1024 * 1024
+BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
 class BodyLimit:
@@ -57,6 +61,12 @@ class BodyLimitMiddleware:
         if declared is not None and declared > limit.max_bytes and _route_exists(scope):
             await self._refuse(scope, receive, send, limit)
             return
+        if declared is None and scope["method"] in BODY_METHODS and _route_exists(scope):
+            buffered = await _read_at_most(receive, limit.max_bytes)
+            if buffered is None:
+                await self._refuse(scope, receive, send, limit)
+                return
+            receive = _replay(buffered, receive)
 
         received = 0
         started = False
@@ -90,6 +100,37 @@ class BodyLimitMiddleware:
             scope, status=error.status, slug=error.slug, title=error.title, detail=error.detail
         )
         await response(scope, receive, send)
+
+
+async def _read_at_most(receive: Receive, max_bytes: int) -> bytes | None:
+    """Read a whole body, or return None as soon as it reaches ``max_bytes``."""
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            break  # the client went away; the app sees an empty body
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size >= max_bytes:
+            return None
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks)
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay
 
 
 def _content_length(scope: Scope) -> int | None:

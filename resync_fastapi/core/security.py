@@ -38,7 +38,8 @@ ALGORITHM = "HS256"
 LEEWAY_SECONDS = 30
 ACCESS_TOKEN_SECONDS = 30 * 60
 REFRESH_TOKEN_SECONDS = 7 * 24 * 3600
-_REQUIRED_CLAIMS = ["iss", "aud", "sub", "role", "typ", "jti", "iat", "exp"]
+_REQUIRED_CLAIMS = ["iss", "aud", "sub", "role", "typ", "jti", "sid", "iat", "exp"]
+MAX_CLAIM_LENGTH = 64
 
 _hasher = PasswordHasher()
 
@@ -80,7 +81,8 @@ class TokenClaims:
     role: str
     token_type: str
     token_id: str
-    session_id: str | None
+    session_id: str
+    issued_at: datetime
     expires_at: datetime
 
 
@@ -139,21 +141,14 @@ class TokenService:
             )
         except jwt.PyJWTError as exc:
             raise InvalidToken() from exc
-        subject, role, token_type, token_id = (
-            claims.get("sub"),
-            claims.get("role"),
-            claims.get("typ"),
-            claims.get("jti"),
-        )
-        session_id = claims.get("sid")
-        if (
-            token_type != expected_type
-            or not isinstance(subject, str)
-            or not isinstance(role, str)
-            or not isinstance(token_id, str)
-            or not isinstance(claims.get("exp"), int | float)
-            or (session_id is not None and not isinstance(session_id, str))
-        ):
+        try:
+            subject, role, token_type, token_id, session_id = (
+                _text(claims[name]) for name in ("sub", "role", "typ", "jti", "sid")
+            )
+            issued_at, expires_at = int(claims["iat"]), int(claims["exp"])
+        except (TypeError, ValueError) as exc:
+            raise InvalidToken() from exc
+        if token_type != expected_type:
             raise InvalidToken()
         return TokenClaims(
             subject=subject,
@@ -161,5 +156,13 @@ class TokenService:
             token_type=token_type,
             token_id=token_id,
             session_id=session_id,
-            expires_at=datetime.fromtimestamp(claims["exp"], UTC).replace(tzinfo=None),
+            issued_at=datetime.fromtimestamp(issued_at, UTC).replace(tzinfo=None),
+            expires_at=datetime.fromtimestamp(expires_at, UTC).replace(tzinfo=None),
         )
+
+
+def _text(value: object) -> str:
+    # Identifiers end up in SQL lookups and a 64-character column: refuse anything odd.
+    if not isinstance(value, str) or not value or len(value) > MAX_CLAIM_LENGTH:
+        raise ValueError("claim must be a non-empty string of at most 64 characters")
+    return value

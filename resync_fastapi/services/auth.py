@@ -70,7 +70,7 @@ class AuthenticatedUser:
 
 
 async def _load_user(conn: AsyncConnection, claims: TokenClaims) -> Any:
-    ids = [claims.token_id] + ([claims.session_id] if claims.session_id else [])
+    ids = [claims.token_id, claims.session_id]
     revoked = (
         sa.select(sa.literal(1))
         .where(tables.revoked_tokens.c.token_id.in_(ids))
@@ -190,8 +190,8 @@ async def refresh(conn: AsyncConnection, tokens: TokenService, refresh_token: st
 
 
 async def revoke_session(conn: AsyncConnection, claims: TokenClaims) -> None:
-    """Revoke the token's pair (its ``sid``; its ``jti`` when it has no ``sid``)."""
-    token_id = claims.session_id or claims.token_id
+    """Revoke the token's pair: its ``sid``, kept until the pair's refresh token expires."""
+    token_id = claims.session_id
     now = utcnow()
     exists = await conn.scalar(
         sa.select(tables.revoked_tokens.c.token_id).where(
@@ -203,6 +203,6 @@ async def revoke_session(conn: AsyncConnection, claims: TokenClaims) -> None:
             sa.insert(tables.revoked_tokens).values(
                 token_id=token_id,
                 revoked_at=now,
-                expires_at=now + timedelta(seconds=REFRESH_TOKEN_SECONDS),
+                expires_at=claims.issued_at + timedelta(seconds=REFRESH_TOKEN_SECONDS),
             )
         )

@@ -60,7 +60,7 @@ async def answer(message: str, tws: TwsClient) -> Answer:
             return Answer(intent, "No jobs are in ABEND.")
         return Answer(intent, f"{total} jobs are in ABEND: {', '.join(sorted(names)[:5])}.")
     if intent == "workstations":
-        items, total = await tws.workstations()
+        items, total = await tws.workstations()  # total: how many TWS listed
         linked = sum(1 for item in items if item.get("status") == "LINKED")
         return Answer(intent, f"{linked} of {total} workstations are LINKED.")
     if intent == "plan":

@@ -2,7 +2,8 @@
 
 Failures are translated at this boundary into the problems docs/api.md names: a timeout
 (including waiting for a pooled connection) is 504; a refused or reset connection, a 5xx, any
-unexpected 4xx or a body that is not JSON is 502; a 404 on a job path is the job's 404.
+unexpected 4xx, or a body that is not the JSON object the app expects is 502; a 404 on a job
+path is the job's 404.
 """
 
 from __future__ import annotations
@@ -37,9 +38,25 @@ def create_http_client(
     )
 
 
-def pick(source: dict[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
-    """Return ``source``'s ``keys`` in that order (missing keys become None)."""
-    return {key: source.get(key) for key in keys}
+def pick(source: Any, keys: tuple[str, ...]) -> dict[str, Any]:
+    """Return ``source``'s ``keys`` in that order; an answer without them is a TWS error."""
+    if not isinstance(source, dict) or not all(key in source for key in keys):
+        raise UpstreamError()
+    return {key: source[key] for key in keys}
+
+
+def _items(body: dict[str, Any], key: str = "items") -> list[Any]:
+    items = body.get(key)
+    if not isinstance(items, list):
+        raise UpstreamError()
+    return items
+
+
+def _total(body: dict[str, Any]) -> int:
+    total = body.get("total")
+    if not isinstance(total, int) or isinstance(total, bool):
+        raise UpstreamError()
+    return total
 
 
 class TwsClient:
@@ -50,7 +67,7 @@ class TwsClient:
 
     async def _get(
         self, path: str, params: dict[str, Any] | None = None, *, job_id: str | None = None
-    ) -> Any:
+    ) -> dict[str, Any]:
         try:
             response = await self._http.get(path.lstrip("/"), params=params)
         except httpx.TimeoutException as exc:
@@ -62,9 +79,12 @@ class TwsClient:
         if response.status_code != 200:
             raise UpstreamError()
         try:
-            return response.json()
+            body = response.json()
         except ValueError as exc:
             raise UpstreamError() from exc
+        if not isinstance(body, dict):
+            raise UpstreamError()
+        return body
 
     async def current_plan(self) -> dict[str, Any]:
         """``GET /plan/current`` as the API's plan object."""
@@ -73,13 +93,13 @@ class TwsClient:
     async def critical_jobs(self) -> list[dict[str, Any]]:
         """The jobs on the current plan's critical path."""
         body = await self._get("plan/current/criticalpath")
-        return [pick(job, JOB_KEYS) for job in body.get("jobs", [])]
+        return [pick(job, JOB_KEYS) for job in _items(body, "jobs")]
 
     async def workstations(self) -> tuple[list[dict[str, Any]], int]:
-        """Every workstation, ordered by name, and TWS's total."""
+        """Every workstation, ordered by name, and how many TWS listed."""
         body = await self._get("model/workstation")
-        items = [pick(item, WORKSTATION_KEYS) for item in body.get("items", [])]
-        return items, int(body.get("total", len(items)))
+        items = [pick(item, WORKSTATION_KEYS) for item in _items(body)]
+        return items, len(items)
 
     async def jobs(
         self,
@@ -99,8 +119,7 @@ class TwsClient:
         if name is not None:
             params["name"] = name
         body = await self._get("model/jobdefinition", params)
-        items = [pick(item, JOB_KEYS) for item in body.get("items", [])]
-        return items, int(body.get("total", len(items)))
+        return [pick(item, JOB_KEYS) for item in _items(body)], _total(body)
 
     async def job_count(self, status: str | None = None) -> int:
         """How many jobs TWS has (with ``status``), asking for a single item."""
@@ -124,14 +143,17 @@ class TwsClient:
     async def job_history(self, job_id: str) -> list[dict[str, Any]]:
         """The job's runs, newest first."""
         body = await self._get(f"model/jobdefinition/{job_id}/history", job_id=job_id)
-        return list(body.get("items", []))
+        return _items(body)
 
     async def job_dependencies(self, job_id: str) -> list[dict[str, Any]]:
         """The job's predecessors as TWS lists them."""
         body = await self._get(f"model/jobdefinition/{job_id}/dependencies", job_id=job_id)
-        return list(body.get("items", []))
+        return _items(body)
 
     async def job_log(self, job_id: str) -> str:
         """The job's log text."""
         body = await self._get(f"model/jobdefinition/{job_id}/log", job_id=job_id)
-        return str(body.get("log", ""))
+        log = body.get("log")
+        if not isinstance(log, str):
+            raise UpstreamError()
+        return log

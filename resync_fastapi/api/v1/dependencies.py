@@ -15,6 +15,7 @@ import httpx
 from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from starlette.requests import HTTPConnection
 
 from resync_fastapi.core.config import Settings
 from resync_fastapi.core.exceptions import Forbidden, MissingToken
@@ -36,7 +37,22 @@ __all__ = [
     "require_role",
 ]
 
-oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/login", auto_error=False)
+
+class _BearerScheme(OAuth2PasswordBearer):
+    """The OAuth2 password flow for the docs; the header parsed as both apps parse it.
+
+    ``Authorization`` must split on whitespace into exactly ``bearer`` (any case) and a token;
+    anything else counts as no token.
+    """
+
+    async def __call__(self, request: HTTPConnection) -> str | None:
+        parts = request.headers.get("authorization", "").split()
+        if len(parts) != 2 or parts[0].lower() != "bearer":
+            return None
+        return parts[1]
+
+
+oauth2_scheme = _BearerScheme(tokenUrl="/api/v1/auth/login", auto_error=False)
 
 
 def _settings(request: Request) -> Settings:

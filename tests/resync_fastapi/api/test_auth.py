@@ -294,6 +294,10 @@ class TestTokenAttacks:
             pytest.param(lambda: mint("admin", typ="refresh"), id="refresh token as access"),
             pytest.param(lambda: mint("admin", drop=("jti",)), id="no jti"),
             pytest.param(lambda: mint("admin", drop=("exp",)), id="no expiry"),
+            pytest.param(lambda: mint("admin", drop=("sid",)), id="no sid"),
+            pytest.param(lambda: mint("admin", jti=""), id="empty jti"),
+            pytest.param(lambda: mint("admin", sid="s" * 65), id="sid over 64 characters"),
+            pytest.param(lambda: mint("admin", role=7), id="role not a string"),
             pytest.param(lambda: mint("admin", role="viewer"), id="role differs from the user's"),
             pytest.param(lambda: mint("ghost", "admin"), id="unknown user"),
             pytest.param(lambda: mint("admin")[:-4] + "AAAA", id="tampered signature"),
@@ -346,6 +350,8 @@ class TestTokenAttacks:
             pytest.param("Bearer", id="scheme only"),
             pytest.param("Bearer ", id="empty token"),
             pytest.param("", id="empty header"),
+            pytest.param(f"Bearer {mint('admin')} extra", id="three parts"),
+            pytest.param(f"Token {mint('admin')}", id="another scheme"),
         ],
     )
     def test_missing_or_malformed_authorization_is_missing_token(
@@ -354,6 +360,17 @@ class TestTokenAttacks:
         response = harness.get(ME, headers={"Authorization": header})
         assert_problem(response, 401, "unauthorized", "Missing bearer token.")
         assert response.headers["www-authenticate"] == "Bearer"
+
+    @pytest.mark.parametrize(
+        "template",
+        ["bearer {}", "BEARER {}", "Bearer   {}", "Bearer\t{}"],
+        ids=["lower", "upper", "spaces", "tab"],
+    )
+    def test_the_scheme_is_case_insensitive_and_whitespace_separated(
+        self, harness: AppHarness, template: str
+    ) -> None:
+        headers = {"Authorization": template.format(mint("viewer"))}
+        assert harness.get(ME, headers=headers).status_code == 200
 
     def test_a_token_signed_independently_of_the_app_is_accepted(self, harness: AppHarness) -> None:
         now = int(time.time())

@@ -50,6 +50,31 @@ def test_a_streamed_body_is_counted_while_read(
     assert snapshot(module_database_url) == before
 
 
+def test_a_streamed_body_is_refused_before_authentication(harness: AppHarness) -> None:
+    async def chunks() -> AsyncIterator[bytes]:
+        for _ in range(17):
+            yield b"z" * 65536
+
+    response = harness.post(
+        "/api/v1/users", content=chunks(), headers={"Content-Type": "application/json"}
+    )
+    assert_problem(response, 413, "payload-too-large", DETAIL)
+
+
+def test_a_small_streamed_body_reaches_the_app(harness: AppHarness) -> None:
+    async def chunks() -> AsyncIterator[bytes]:
+        yield b'{"agent_id": "nope",'
+        yield b' "message": "hi"}'
+
+    response = harness.post(
+        "/api/v1/chat",
+        token=mint("operator"),
+        content=chunks(),
+        headers={"Content-Type": "application/json"},
+    )
+    assert_problem(response, 404, "not-found", "Agent nope not found.")
+
+
 def test_unknown_paths_stay_404_whatever_the_body(harness: AppHarness) -> None:
     response = harness.post("/api/v1/nope", content=b"x" * (LIMIT + 1))
     assert response.status_code == 404

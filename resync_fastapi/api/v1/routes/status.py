@@ -52,12 +52,12 @@ async def gather_in_order(*calls: Awaitable[Any]) -> list[Any]:
 @router.get("", response_model=StatusOut)
 async def summary(user: CurrentUser, tws: Tws) -> dict[str, Any]:
     """The plan, workstation and job counts, and the critical path, in one answer."""
-    plan, workstations, critical, total, *per_status = await gather_in_order(
+    plan, workstations, total, *per_status, critical = await gather_in_order(
         tws.current_plan(),
         tws.workstations(),
-        tws.critical_jobs(),
         tws.job_count(),
         *(tws.job_count(status) for status in JOB_STATUSES),
+        tws.critical_jobs(),
     )
     items, workstation_total = workstations
     return {

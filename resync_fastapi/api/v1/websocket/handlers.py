@@ -61,10 +61,10 @@ class _Refused(Exception):
 
 
 def _bearer(header: str | None) -> str | None:
-    if not header:
+    parts = (header or "").split()
+    if len(parts) != 2 or parts[0].lower() != "bearer":
         return None
-    scheme, _, token = header.partition(" ")
-    return token.strip() or None if scheme.lower() == "bearer" else None
+    return parts[1]
 
 
 async def _first_frame_token(websocket: WebSocket) -> str:
