@@ -25,6 +25,7 @@ import structlog
 from proxy.accesslog import AccessLog
 from proxy.auth import TokenVerifier
 from proxy.dispatch import Dispatcher
+from proxy.errors import StoreError
 from proxy.flagfile import ensure_initialised
 from proxy.inventory import Inventory, inventory_from_fastapi, inventory_from_flask, merge
 from proxy.legacy import LegacyWSGIApp
@@ -182,16 +183,8 @@ class StranglerProxy:
     async def startup(self, state: dict[str, Any] | None = None) -> None:
         """Open the store, import the flag file into an empty one, watch it, start the new app."""
         try:
-            await self.store.open()
-            flag_file = Path(self.settings.flag_file)
-            if await asyncio.to_thread(flag_file.is_file):
-                await ensure_initialised(self.store, flag_file, actor="proxy")
-        except Exception as exc:
-            # Fail static: serve with the default table (every route on the side that has it)
-            # and let the watcher keep trying.
-            log.warning("flag_store_unreachable_at_start", error=repr(exc))
-        await self.watcher.start()
-        try:
+            await self._open_store()
+            await self.watcher.start()
             await self._new_lifespan.startup(state)
         except BaseException:
             await self.watcher.stop()
@@ -204,6 +197,19 @@ class StranglerProxy:
             version=self.table.version,
             legacy_threads=self.settings.legacy_threads,
         )
+
+    async def _open_store(self) -> None:
+        """Open the store and import the flag file into it if it is empty (first start)."""
+        flag_file = Path(self.settings.flag_file)
+        try:
+            await self.store.open()
+            if await asyncio.to_thread(flag_file.is_file):
+                # A broken flag file (FlagFileError) is not caught: better not to start.
+                await ensure_initialised(self.store, flag_file, actor="proxy")
+        except StoreError as exc:
+            # Fail static: serve with the default table (every route on the side that has it)
+            # and let the watcher keep trying.
+            log.warning("flag_store_unreachable_at_start", error=repr(exc))
 
     async def _flush_logs(self, interval: float = 0.5) -> None:
         while True:

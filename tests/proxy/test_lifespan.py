@@ -92,3 +92,18 @@ async def test_a_failed_shutdown_message_raises() -> None:
     with pytest.raises(LifespanFailed, match="stuck"):
         await driver.shutdown()
     await asyncio.sleep(0)
+
+
+async def test_a_broken_flag_file_stops_the_proxy_from_starting(tmp_path: Path) -> None:
+    (tmp_path / "flags.toml").write_text('[routes."GET /api/items"]\nmode = "sideways"\n')
+    proxy = make_proxy(make_settings(tmp_path))
+    incoming: asyncio.Queue[Message] = asyncio.Queue()
+    sent: list[Message] = []
+    await incoming.put({"type": "lifespan.startup"})
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    await proxy({"type": "lifespan", "state": {}}, incoming.get, send)
+    assert [m["type"] for m in sent] == ["lifespan.startup.failed"]
+    assert "sideways" in sent[0]["message"]
