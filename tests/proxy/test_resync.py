@@ -251,3 +251,28 @@ def test_shadowing_a_route_compares_both_apps(served: tuple[str, Path]) -> None:
                 break
             time.sleep(0.05)
         assert shadow["match"] == 3, shadow
+
+
+def test_the_chat_websocket_reaches_the_new_app_through_the_proxy(
+    served: tuple[str, Path],
+) -> None:
+    import json
+
+    from websockets.exceptions import ConnectionClosed
+    from websockets.sync.client import connect
+
+    base_url, _ = served
+    with httpx.Client(base_url=base_url, timeout=10) as http:
+        token = _login(http, "admin")["Authorization"].removeprefix("Bearer ")
+    url = base_url.replace("http://", "ws://") + "/api/v1/ws/chat/tws-general"
+    with connect(url, open_timeout=10) as socket:
+        assert socket.response is not None
+        assert socket.response.headers["x-served-by"] == "new"
+        socket.send(json.dumps({"type": "auth", "token": token}))
+        socket.send(json.dumps({"type": "ping"}))
+        assert json.loads(socket.recv(timeout=10)) == {"type": "pong"}
+    with connect(url, open_timeout=10) as socket:
+        socket.send(json.dumps({"type": "auth", "token": "forged"}))
+        with pytest.raises(ConnectionClosed) as closed:
+            socket.recv(timeout=10)
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 1008
