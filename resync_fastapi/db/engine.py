@@ -37,7 +37,9 @@ def _apply_sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 def create_engine(settings: Settings) -> AsyncEngine:
     """Build the async engine for ``settings.database_url`` (aiosqlite or asyncpg)."""
     url = async_database_url(settings.database_url)
-    options: dict[str, Any] = {"pool_pre_ping": False}
+    # Every request ends its transaction explicitly (commit, or rollback for errors and dry
+    # runs), so the pool's own rollback on check-in would only be one more round trip.
+    options: dict[str, Any] = {"pool_pre_ping": False, "pool_reset_on_return": None}
     if url.startswith("postgresql"):
         options.update(pool_size=settings.db_pool_size, max_overflow=2 * settings.db_pool_size)
     engine = create_async_engine(url, **options)

@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 
 from resync_fastapi.core.exceptions import NotFound, UpstreamError, UpstreamTimeout
+from resync_fastapi.services.tws_transport import AiohttpTransport
 
 __all__ = ["JOB_STATUSES", "TwsClient", "create_http_client"]
 
@@ -31,9 +32,7 @@ def create_http_client(
         base_url=base_url.rstrip("/") + "/",
         auth=httpx.BasicAuth(user, password),
         timeout=httpx.Timeout(timeout),
-        limits=httpx.Limits(
-            max_connections=max_connections, max_keepalive_connections=max_connections
-        ),
+        transport=AiohttpTransport(max_connections=max_connections),
         headers={"Accept": "application/json"},
     )
 

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 import sqlalchemy as sa
+import structlog
 from fastapi import APIRouter, Depends
 from fastapi.responses import StreamingResponse
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -25,6 +26,7 @@ from resync_fastapi.core.exceptions import Conflict, NotFound
 from resync_fastapi.core.responses import dumps, format_timestamp
 from resync_fastapi.core.routing import ResyncRoute
 from resync_fastapi.db import tables, utcnow
+from resync_fastapi.db.pages import fetch_page
 from resync_fastapi.models import (
     AuditItemOut,
     AuditMetricsOut,
@@ -43,6 +45,7 @@ router = APIRouter(
 _i = tables.audit_items.c
 _COLUMNS = tuple(getattr(_i, key) for key in AUDIT_KEYS)
 EXPORT_BATCH = 500
+logger = structlog.get_logger("resync_fastapi.audit")
 
 
 def _escape_like(text: str) -> str:
@@ -71,18 +74,14 @@ async def list_flags(
             )
         )
     where = sa.and_(sa.true(), *conditions)
-    total = await conn.scalar(
-        sa.select(sa.func.count()).select_from(tables.audit_items).where(where)
-    )
-    rows = await conn.execute(
-        sa.select(*_COLUMNS)
-        .where(where)
-        .order_by(_i.created_at.desc(), _i.id.desc())
-        .limit(limit)
-        .offset(offset)
+    rows, total = await fetch_page(
+        conn,
+        sa.select(*_COLUMNS).where(where).order_by(_i.created_at.desc(), _i.id.desc()),
+        limit=limit,
+        offset=offset,
     )
     return {
-        "items": [dict(row._mapping) for row in rows],
+        "items": rows,
         "total": total,
         "limit": limit,
         "offset": offset,
@@ -129,12 +128,21 @@ async def _batches(engine: AsyncEngine) -> AsyncIterator[list[dict[str, Any]]]:
     last_id = 0
     while True:
         # A short connection per batch: a slow client never pins a pooled connection.
-        async with engine.connect() as conn:
-            rows = (
-                await conn.execute(
-                    sa.select(*_COLUMNS).where(_i.id > last_id).order_by(_i.id).limit(EXPORT_BATCH)
-                )
-            ).all()
+        try:
+            async with engine.connect() as conn:
+                rows = (
+                    await conn.execute(
+                        sa.select(*_COLUMNS)
+                        .where(_i.id > last_id)
+                        .order_by(_i.id)
+                        .limit(EXPORT_BATCH)
+                    )
+                ).all()
+        except Exception:
+            # The status line is gone already: log, and let the server abort the response so
+            # the client sees a broken transfer rather than a short file.
+            logger.exception("export_failed", after_id=last_id)
+            raise
         if not rows:
             return
         last_id = rows[-1].id

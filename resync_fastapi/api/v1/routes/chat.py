@@ -12,6 +12,7 @@ from resync_fastapi.api.v1.dependencies import CurrentUser, DbConn, RequireOpera
 from resync_fastapi.api.v1.params import Limit, Offset
 from resync_fastapi.core.routing import ResyncRoute
 from resync_fastapi.db import tables
+from resync_fastapi.db.pages import fetch_page
 from resync_fastapi.models import ChatIn, ChatMessageOut, Page, problem_responses
 from resync_fastapi.services.chat import exchange
 
@@ -53,18 +54,16 @@ async def history(
     condition = _m.user_id == user.id
     if agent_id is not None:
         condition = sa.and_(condition, _m.agent_id == agent_id)
-    total = await conn.scalar(
-        sa.select(sa.func.count()).select_from(tables.chat_messages).where(condition)
-    )
-    rows = await conn.execute(
+    rows, total = await fetch_page(
+        conn,
         sa.select(_m.id, _m.agent_id, _m.message, _m.reply, _m.intent, _m.created_at)
         .where(condition)
-        .order_by(_m.created_at.desc(), _m.id.desc())
-        .limit(limit)
-        .offset(offset)
+        .order_by(_m.created_at.desc(), _m.id.desc()),
+        limit=limit,
+        offset=offset,
     )
     return {
-        "items": [dict(row._mapping) for row in rows],
+        "items": rows,
         "total": total,
         "limit": limit,
         "offset": offset,

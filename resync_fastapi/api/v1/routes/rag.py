@@ -36,6 +36,7 @@ from resync_fastapi.core.exceptions import (
 )
 from resync_fastapi.core.routing import ResyncRoute
 from resync_fastapi.db import tables, utcnow
+from resync_fastapi.db.pages import fetch_page
 from resync_fastapi.models import Page, RagFileOut, SearchOut, problem_responses
 from resync_fastapi.services import documents
 
@@ -168,12 +169,11 @@ async def list_files(
     user: CurrentUser, conn: DbConn, limit: Limit = 50, offset: Offset = 0
 ) -> dict[str, Any]:
     """List documents, newest first."""
-    total = await conn.scalar(sa.select(sa.func.count()).select_from(tables.rag_files))
-    rows = await conn.execute(
-        sa.select(*_PUBLIC).order_by(_f.created_at.desc(), _f.id).limit(limit).offset(offset)
+    rows, total = await fetch_page(
+        conn, sa.select(*_PUBLIC).order_by(_f.created_at.desc(), _f.id), limit=limit, offset=offset
     )
     return {
-        "items": [dict(row._mapping) for row in rows],
+        "items": rows,
         "total": total,
         "limit": limit,
         "offset": offset,

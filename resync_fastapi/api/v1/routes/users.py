@@ -15,6 +15,7 @@ from resync_fastapi.core.exceptions import Conflict
 from resync_fastapi.core.routing import ResyncRoute
 from resync_fastapi.core.security import hash_password
 from resync_fastapi.db import tables, utcnow
+from resync_fastapi.db.pages import fetch_page
 from resync_fastapi.models import Page, UserCreateIn, UserOut, problem_responses
 
 __all__ = ["router"]
@@ -32,10 +33,11 @@ async def list_users(
     admin: RequireAdmin, conn: DbConn, limit: Limit = 50, offset: Offset = 0
 ) -> dict[str, Any]:
     """List users, ordered by id."""
-    total = await conn.scalar(sa.select(sa.func.count()).select_from(tables.users))
-    rows = await conn.execute(sa.select(*_PUBLIC).order_by(_u.id).limit(limit).offset(offset))
+    rows, total = await fetch_page(
+        conn, sa.select(*_PUBLIC).order_by(_u.id), limit=limit, offset=offset
+    )
     return {
-        "items": [dict(row._mapping) for row in rows],
+        "items": rows,
         "total": total,
         "limit": limit,
         "offset": offset,
