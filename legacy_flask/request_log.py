@@ -46,7 +46,9 @@ def configure_logging(level: str = "INFO") -> None:
             logging.getLevelNamesMapping().get(level.upper(), logging.INFO)
         ),
         logger_factory=structlog.PrintLoggerFactory(sys.stderr),
-        cache_logger_on_first_use=True,
+        # Not cached: a cached logger keeps the processors it first saw, so a later
+        # structlog.testing.capture_logs() (or another app's configuration) would miss it.
+        cache_logger_on_first_use=False,
     )
 
 

@@ -37,7 +37,9 @@ def configure_logging(level: str = "INFO", *, force: bool = False) -> None:
             logging.getLevelNamesMapping().get(level.upper(), logging.INFO)
         ),
         logger_factory=structlog.WriteLoggerFactory(file=sys.stdout),
-        cache_logger_on_first_use=True,
+        # Not cached: a cached logger keeps the processors it first saw, so a later
+        # structlog.testing.capture_logs() (or another app's configuration) would miss it.
+        cache_logger_on_first_use=False,
     )
 
 
@@ -78,7 +80,9 @@ class AccessLog:
                 structlog.processors.JSONRenderer(),
             ],
             wrapper_class=structlog.make_filtering_bound_logger(logging.INFO),
-            cache_logger_on_first_use=True,
+            # Not cached: a cached logger keeps the processors it first saw, so a later
+        # structlog.testing.capture_logs() (or another app's configuration) would miss it.
+        cache_logger_on_first_use=False,
         )
 
     def flush(self) -> None:

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import structlog
 
 import migrations
 
@@ -27,6 +28,19 @@ POSTGRES_ADMIN_URL = os.environ.get(
 )
 REDIS_URL = os.environ.get("RESYNC_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(autouse=True)
+def _isolated_structlog() -> Iterator[None]:
+    """Give every test structlog's defaults back.
+
+    Each app configures structlog for the whole process (level filter included), so without
+    this a test that builds an app at WARNING would hide INFO lines from a later test's
+    ``capture_logs()``.
+    """
+    yield
+    structlog.reset_defaults()
+    structlog.contextvars.clear_contextvars()
 
 
 def free_port() -> int:
