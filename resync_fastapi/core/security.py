@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import functools
 import uuid
+from collections import OrderedDict
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 import anyio.to_thread
@@ -98,8 +99,12 @@ class TokenPair:
 class TokenService:
     """Sign and verify the project's JWTs with one secret."""
 
-    def __init__(self, secret_key: str) -> None:
+    def __init__(self, secret_key: str, *, cache_size: int = 4096) -> None:
         self._key = secret_key
+        # Verified tokens, so a client reusing its token skips the signature and claim checks
+        # (only expiry is re-checked); bounded, least recently used out first.
+        self._verified: OrderedDict[str, TokenClaims] = OrderedDict()
+        self._cache_size = cache_size
 
     def issue_pair(self, username: str, role: str, *, now: datetime | None = None) -> TokenPair:
         """Return a fresh access/refresh pair for ``username``."""
@@ -129,6 +134,25 @@ class TokenService:
 
     def verify(self, token: str, expected_type: TokenType) -> TokenClaims:
         """Decode ``token`` and check signature, issuer, audience, expiry and type."""
+        cached = self._verified.get(token)
+        if cached is not None:
+            now = datetime.now(UTC).replace(tzinfo=None)
+            if cached.expires_at + timedelta(seconds=LEEWAY_SECONDS) <= now:
+                self._verified.pop(token, None)
+                raise InvalidToken()
+            if cached.token_type != expected_type:
+                raise InvalidToken()
+            self._verified.move_to_end(token)
+            return cached
+        claims = self._decode(token)
+        if claims.token_type != expected_type:
+            raise InvalidToken()
+        self._verified[token] = claims
+        if len(self._verified) > self._cache_size:
+            self._verified.popitem(last=False)
+        return claims
+
+    def _decode(self, token: str) -> TokenClaims:
         try:
             claims = jwt.decode(
                 token,
@@ -148,8 +172,6 @@ class TokenService:
             issued_at, expires_at = int(claims["iat"]), int(claims["exp"])
         except (TypeError, ValueError) as exc:
             raise InvalidToken() from exc
-        if token_type != expected_type:
-            raise InvalidToken()
         return TokenClaims(
             subject=subject,
             role=role,

@@ -50,3 +50,36 @@ def test_tokens_from_another_secret_are_refused() -> None:
 def test_the_header_names_hs256_only() -> None:
     pair = TokenService(SECRET).issue_pair("a", "viewer")
     assert jwt.get_unverified_header(pair.access_token) == {"alg": "HS256", "typ": "JWT"}
+
+
+def test_a_cached_token_is_still_checked_for_type_and_expiry(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from resync_fastapi.core import security
+
+    service = TokenService(SECRET)
+    pair = service.issue_pair("a", "viewer")
+    first = service.verify(pair.access_token, "access")
+    assert service.verify(pair.access_token, "access") is first  # served from the cache
+    with pytest.raises(InvalidToken):
+        service.verify(pair.access_token, "refresh")
+    later = datetime.now(UTC) + timedelta(minutes=31)
+
+    class _Later(datetime):
+        @classmethod
+        def now(cls, tz: object = None) -> datetime:  # type: ignore[override]
+            return later
+
+    monkeypatch.setattr(security, "datetime", _Later)
+    with pytest.raises(InvalidToken):
+        service.verify(pair.access_token, "access")
+
+
+def test_the_cache_is_bounded() -> None:
+    service = TokenService(SECRET, cache_size=2)
+    tokens = [service.issue_pair(f"u{n}", "viewer").access_token for n in range(3)]
+    for token in tokens:
+        service.verify(token, "access")
+    assert len(service._verified) == 2
