@@ -26,7 +26,7 @@ from proxy.accesslog import AccessLog
 from proxy.auth import TokenVerifier
 from proxy.dispatch import Dispatcher
 from proxy.errors import StoreError
-from proxy.flagfile import ensure_initialised
+from proxy.flagfile import ensure_initialised, load_flag_file
 from proxy.inventory import Inventory, inventory_from_fastapi, inventory_from_flask, merge
 from proxy.legacy import LegacyWSGIApp
 from proxy.lifespan import AppLifespan
@@ -105,6 +105,7 @@ class StranglerProxy:
             check_interval=max(settings.poll_interval * 5, 1.0),
             on_health=lambda up: self.metrics.flag_store_up.set(1 if up else 0),
             on_version=self.metrics.flag_version.set,
+            bootstrap=self._bootstrap,
         )
         self._new_lifespan = AppLifespan(new_asgi_app, name="new")
         from proxy.admin import create_admin_app
@@ -181,8 +182,14 @@ class StranglerProxy:
 
     # Lifespan -----------------------------------------------------------------------------------
     async def startup(self, state: dict[str, Any] | None = None) -> None:
-        """Open the store, import the flag file into an empty one, watch it, start the new app."""
+        """Check the flag file, open the store, watch it (importing the file), start the new app.
+
+        A broken flag file fails startup; a store that cannot be reached does not (fail static:
+        every route serves from the side that has it until the watcher reaches the store, and the
+        watcher's bootstrap then imports the flag file into it if it is still empty).
+        """
         try:
+            await self._check_flag_file()
             await self._open_store()
             await self.watcher.start()
             await self._new_lifespan.startup(state)
@@ -198,18 +205,24 @@ class StranglerProxy:
             legacy_threads=self.settings.legacy_threads,
         )
 
-    async def _open_store(self) -> None:
-        """Open the store and import the flag file into it if it is empty (first start)."""
+    async def _check_flag_file(self) -> None:
+        """Raise :class:`~proxy.errors.FlagFileError` if the flag file is broken: do not start."""
         flag_file = Path(self.settings.flag_file)
+        if await asyncio.to_thread(flag_file.is_file):
+            await asyncio.to_thread(load_flag_file, flag_file)
+
+    async def _open_store(self) -> None:
+        """Open the store; if it cannot be reached, log it and let the watcher keep trying."""
         try:
             await self.store.open()
-            if await asyncio.to_thread(flag_file.is_file):
-                # A broken flag file (FlagFileError) is not caught: better not to start.
-                await ensure_initialised(self.store, flag_file, actor="proxy")
         except StoreError as exc:
-            # Fail static: serve with the default table (every route on the side that has it)
-            # and let the watcher keep trying.
             log.warning("flag_store_unreachable_at_start", error=repr(exc))
+
+    async def _bootstrap(self, store: FlagStore) -> None:
+        """Import the flag file into an empty store (the watcher retries it until it answers)."""
+        flag_file = Path(self.settings.flag_file)
+        if await asyncio.to_thread(flag_file.is_file):
+            await ensure_initialised(store, flag_file, actor="proxy")
 
     async def _flush_logs(self, interval: float = 0.5) -> None:
         while True:
