@@ -3,7 +3,7 @@
 ```
 create_proxy(legacy_wsgi_app, new_asgi_app, store, settings, token_verifier=...)
     └── StranglerProxy (pure ASGI)
-         ├── /_strangler..., /metrics ──► admin FastAPI app (admin API, dashboard, metrics)
+         ├── /_strangler[/...], /metrics ──► admin FastAPI app (admin API, dashboard, metrics)
          ├── lifespan ──► flag store + watcher, the new app's lifespan, shutdown of all
          └── everything else ──► Dispatcher ──► LegacyWSGIApp (a2wsgi pool) │ new app
 ```
@@ -44,6 +44,7 @@ __all__ = ["ADMIN_PREFIX", "StranglerProxy", "build_inventory", "create_proxy"]
 
 ADMIN_PREFIX = "/_strangler"
 METRICS_PATH = "/metrics"
+_ADMIN_SUBTREE = ADMIN_PREFIX + "/"
 
 log = structlog.get_logger("proxy")
 
@@ -140,7 +141,8 @@ class StranglerProxy:
             await self._lifespan(scope, receive, send)
             return
         path: str = scope["path"]
-        if path.startswith(ADMIN_PREFIX) or path == METRICS_PATH:
+        # "/_strangler" and "/_strangler/..." only: "/_stranglerX" is an ordinary path.
+        if path.startswith(_ADMIN_SUBTREE) or path in (ADMIN_PREFIX, METRICS_PATH):
             await self._admin(scope, receive, send)
         elif kind == "http":
             await self.dispatcher.http(scope, receive, send)

@@ -1,19 +1,56 @@
-"""The proxy's front: startup against a store that is down."""
+"""The proxy's front: what goes to the admin app, and startup against a store that is down."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from proxy.modes import Mode
 from tests.proxy.flag_store_backends import eventually
-from tests.proxy.harness import make_proxy, make_settings
+from tests.proxy.harness import make_proxy, make_settings, serve
+from tests.proxy.sample_apps import ADMIN
 
 
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
+
+
+@pytest.fixture(scope="module")
+def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[httpx.Client]:
+    proxy = make_proxy(make_settings(tmp_path_factory.mktemp("front")))
+    with serve(proxy) as base_url, httpx.Client(base_url=base_url, timeout=10) as http:
+        yield http
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        pytest.param("/_stranglerX", id="prefix-lookalike"),
+        pytest.param("/_strangler-routes", id="dash-lookalike"),
+        pytest.param("/metricsX", id="metrics-lookalike"),
+        pytest.param("/metrics/extra", id="under-metrics"),
+    ],
+)
+def test_paths_that_only_look_like_admin_paths_go_to_the_apps(
+    client: httpx.Client, path: str
+) -> None:
+    response = client.get(path, headers=ADMIN)
+    assert response.status_code == 404
+    assert response.headers["x-served-by"] == "legacy"
+
+
+@pytest.mark.parametrize(
+    "path",
+    [pytest.param("/_strangler/health", id="health"), pytest.param("/metrics", id="metrics")],
+)
+def test_admin_paths_go_to_the_admin_app(client: httpx.Client, path: str) -> None:
+    response = client.get(path)
+    assert response.status_code == 200
+    assert "x-served-by" not in response.headers
 
 
 @pytest.mark.anyio
