@@ -320,12 +320,16 @@ class LocalStore:
         return self._run(work)
 
     def import_file(self, path: Path, reason: str | None) -> dict[str, Any]:
+        from proxy.errors import InvalidFlag
         from proxy.flagfile import import_flag_file
 
         async def work(store: Any) -> Any:
             return await import_flag_file(store, path, actor=self.actor, reason=reason)
 
-        table = self._run(work)
+        try:
+            table = self._run(work)
+        except InvalidFlag as exc:  # a flag file that cannot be read or holds a bad entry
+            raise CommandError(str(exc)) from exc
         return {"version": table.version, "routes": len(table)}
 
 

@@ -145,6 +145,30 @@ def test_flags_export_and_import_round_trip(local_env: Path, tmp_path: Path) -> 
     assert "percent = 30" in _cli(local_env, "flags", "export").stdout
 
 
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        pytest.param(
+            '[routes."GET /api/v1/agents"]\nmode = "sideways"\n', "sideways", id="bad-mode"
+        ),
+        pytest.param("[routes\n", "not valid TOML", id="bad-toml"),
+        pytest.param(None, "cannot read the file", id="missing"),
+    ],
+)
+def test_flags_import_of_a_bad_file_is_a_clear_error_not_a_traceback(
+    local_env: Path, tmp_path: Path, content: str | None, message: str
+) -> None:
+    path = tmp_path / "bad.toml"
+    if content is not None:
+        path.write_text(content)
+    result = _cli(local_env, "flags", "import", str(path))
+    assert result.returncode == 1
+    assert result.stderr.startswith(f"resync-strangler: {path}: ")
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+    assert _json(local_env, "routes")["version"] == 0
+
+
 def test_mismatches_lists_an_empty_store(local_env: Path) -> None:
     assert _json(local_env, "mismatches") == {"items": [], "total": 0, "limit": 50, "offset": 0}
 
