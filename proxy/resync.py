@@ -25,12 +25,13 @@ from proxy.auth import InvalidToken, Principal
 from proxy.inventory import Inventory
 from proxy.metrics import ProxyMetrics
 from proxy.settings import ProxySettings
-from proxy.stores import open_store
+from proxy.stores import FlagStore, open_store
 
 __all__ = [
     "ResyncTokenVerifier",
     "build_resync_apps",
     "create_resync_proxy",
+    "open_flag_store",
     "resync_inventory",
 ]
 
@@ -175,6 +176,19 @@ def _shadow_runner(settings: ProxySettings, metrics: ProxyMetrics, dry_run_key: 
     )
 
 
+def open_flag_store(settings: ProxySettings) -> FlagStore:
+    """Build (not open) the flag store of ``STRANGLER_FLAG_STORE_URL``.
+
+    ``STRANGLER_POLL_INTERVAL`` applies to SQLite only, whose polling is how workers learn of a
+    change. Redis and PostgreSQL push changes (pub/sub, LISTEN/NOTIFY) and poll only as a safety
+    net, at their own 1 s default: polling them five times a second from every worker would load
+    a shared server for nothing.
+    """
+    url = settings.flag_store_url
+    scheme = url.partition("://")[0].split("+", 1)[0].lower()
+    return open_store(url, poll_interval=settings.poll_interval if scheme == "sqlite" else None)
+
+
 def create_resync_proxy(settings: ProxySettings | None = None) -> StranglerProxy:
     """Build the Resync strangler proxy (the uvicorn factory of ``resync-strangler serve``)."""
     settings = settings or ProxySettings()
@@ -184,7 +198,7 @@ def create_resync_proxy(settings: ProxySettings | None = None) -> StranglerProxy
     return create_proxy(
         legacy,
         new,
-        open_store(settings.flag_store_url, poll_interval=settings.poll_interval),
+        open_flag_store(settings),
         settings,
         token_verifier=ResyncTokenVerifier(
             new_settings.secret_key, database_url=new_settings.database_url

@@ -19,7 +19,8 @@ from sqlalchemy import create_engine, text
 
 import migrations
 from proxy.auth import InvalidToken, Principal
-from proxy.resync import ResyncTokenVerifier, build_resync_apps
+from proxy.resync import ResyncTokenVerifier, build_resync_apps, create_resync_proxy
+from proxy.settings import ProxySettings
 from tests.services import REPO_ROOT, free_port
 
 pytestmark = pytest.mark.anyio
@@ -127,6 +128,32 @@ def test_both_apps_get_the_same_dry_run_key() -> None:
     assert legacy.extensions["resync_legacy"].settings.dry_run_key == "key-123"
     assert new_settings.dry_run_key == "key-123"
     assert new.state.settings.dry_run_key == "key-123"
+
+
+@pytest.mark.parametrize(
+    ("url", "poll_interval"),
+    [
+        pytest.param("sqlite:///{tmp}/flags.db", 0.05, id="sqlite-polls-as-configured"),
+        pytest.param("redis://127.0.0.1:6379/15", 1.0, id="redis-keeps-its-fallback"),
+        pytest.param(
+            "postgresql://postgres@127.0.0.1/test", 1.0, id="postgresql-keeps-its-fallback"
+        ),
+    ],
+)
+def test_the_poll_interval_setting_only_speeds_up_stores_without_push(
+    tmp_path: Path, url: str, poll_interval: float
+) -> None:
+    settings = ProxySettings(
+        flag_store_url=url.format(tmp=tmp_path),
+        poll_interval=0.05,
+        mismatch_db=tmp_path / "mismatches.db",
+    )
+    saved = structlog.get_config()  # each app configures structlog for the process
+    try:
+        proxy = create_resync_proxy(settings)
+    finally:
+        structlog.configure(**saved)
+    assert proxy.store.poll_interval == poll_interval
 
 
 # ``resync-strangler serve`` end to end -------------------------------------------------------
