@@ -6,7 +6,9 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -156,3 +158,33 @@ def test_uvicorn_factory_serves_the_app(module_database_url: str, tmp_path: Path
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+def test_no_route_or_dependency_runs_in_a_worker_thread() -> None:
+    # FastAPI runs plain ``def`` endpoints and dependencies in a thread pool: a hidden cost on
+    # every request. Everything on the request path must be a coroutine (or async generator).
+    import inspect
+
+    from fastapi.routing import APIRoute, iter_route_contexts
+
+    def calls(dependant: Any) -> Iterator[Any]:
+        yield dependant.call
+        for sub in dependant.dependencies:
+            yield from calls(sub)
+
+    app = create_app(Settings())
+    checked = 0
+    for context in iter_route_contexts(app.router.routes):
+        route = context.original_route
+        if not isinstance(route, APIRoute) or not (context.path or "").startswith(
+            ("/api", "/health")
+        ):
+            continue
+        for call in calls(route.dependant):
+            target = call if inspect.isfunction(call) else getattr(call, "__call__", call)  # noqa: B004
+            assert inspect.iscoroutinefunction(target) or inspect.isasyncgenfunction(target), (
+                context.path,
+                call,
+            )
+            checked += 1
+    assert checked > 50

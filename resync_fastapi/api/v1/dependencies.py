@@ -55,19 +55,20 @@ class _BearerScheme(OAuth2PasswordBearer):
 oauth2_scheme = _BearerScheme(tokenUrl="/api/v1/auth/login", auto_error=False)
 
 
-def _settings(request: Request) -> Settings:
+# Plain ``def`` dependencies would each be run in a worker thread by FastAPI: keep them async.
+async def _settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
-def _engine(request: Request) -> AsyncEngine:
+async def _engine(request: Request) -> AsyncEngine:
     return request.app.state.engine
 
 
-def _tokens(request: Request) -> TokenService:
+async def _tokens(request: Request) -> TokenService:
     return request.app.state.tokens
 
 
-def _tws(request: Request) -> TwsClient:
+async def _tws(request: Request) -> TwsClient:
     http: httpx.AsyncClient = request.app.state.tws_http
     return TwsClient(http)
 
