@@ -3,9 +3,10 @@
 A pure ASGI middleware. Routing comes first in docs/api.md (404/405), so only a request whose
 path and method exist is refused here. A ``Content-Length`` over the limit is answered at once;
 a POST/PUT/PATCH/DELETE body without one (chunked) is read here, up to the limit, and replayed
-to the app, so it too is refused before authentication (as the legacy app does, a chunked body
-that reaches the limit exactly is refused: its end cannot be told from more to come). Any other
-read is counted as it happens and fails with :class:`PayloadTooLarge` on overflow. One route may
+to the app, so it too is refused before authentication. Only a body *over* the limit is refused,
+as docs/api.md says (the legacy app also refuses a chunked body of exactly the limit, because
+Werkzeug cannot tell its end from more to come). Any other read is counted as it happens and
+fails with :class:`PayloadTooLarge` on overflow. One route may
 have its own limit (the RAG upload takes ``RESYNC_RAG_MAX_BYTES`` plus multipart framing).
 """
 
@@ -103,7 +104,7 @@ class BodyLimitMiddleware:
 
 
 async def _read_at_most(receive: Receive, max_bytes: int) -> bytes | None:
-    """Read a whole body, or return None as soon as it reaches ``max_bytes``."""
+    """Read a whole body, or return None as soon as it exceeds ``max_bytes``."""
     chunks: list[bytes] = []
     size = 0
     while True:
@@ -112,7 +113,7 @@ async def _read_at_most(receive: Receive, max_bytes: int) -> bytes | None:
             break  # the client went away; the app sees an empty body
         chunk = message.get("body", b"")
         size += len(chunk)
-        if size >= max_bytes:
+        if size > max_bytes:
             return None
         chunks.append(chunk)
         if not message.get("more_body", False):

@@ -83,3 +83,20 @@ def test_unknown_paths_stay_404_whatever_the_body(harness: AppHarness) -> None:
 def test_wrong_methods_stay_405_whatever_the_body(harness: AppHarness) -> None:
     response = harness.request("PUT", "/api/v1/chat", content=b"x" * (LIMIT + 1))
     assert response.status_code == 405
+
+
+def test_a_streamed_body_of_exactly_one_mib_is_read(harness: AppHarness) -> None:
+    head, tail = b'{"agent_id":"nope","message":"', b'"}'
+
+    async def chunks() -> AsyncIterator[bytes]:
+        yield head
+        yield b"x" * (LIMIT - len(head) - len(tail))
+        yield tail
+
+    response = harness.post(
+        "/api/v1/chat",
+        token=mint("operator"),
+        content=chunks(),
+        headers={"Content-Type": "application/json"},
+    )
+    assert response.status_code == 400  # read and validated, not refused as too large
