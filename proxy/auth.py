@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from starlette.requests import HTTPConnection
 
-from proxy.errors import ProxyError
+from proxy.errors import InvalidToken
 from proxy.problems import AdminProblem
 
 __all__ = [
@@ -29,10 +29,6 @@ __all__ = [
 ]
 
 ADMIN_ROLE = "admin"
-
-
-class InvalidToken(ProxyError):
-    """A bearer token the verifier refuses (bad signature, expired, wrong audience...)."""
 
 
 @dataclass(frozen=True, slots=True)

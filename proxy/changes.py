@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from proxy.errors import InvalidFlag
+from proxy.errors import RejectedChange
 from proxy.inventory import LEGACY, NEW, SIDES, Inventory, Route
 from proxy.modes import FlagChange, FlagTable, Mode, RouteFlag
 from proxy.table import effective_flag, mode_allowed
@@ -25,15 +25,6 @@ __all__ = [
     "plan_route",
     "route_states",
 ]
-
-
-class RejectedChange(InvalidFlag):
-    """A change the inventory does not allow; ``field`` and ``code`` say which input is wrong."""
-
-    def __init__(self, message: str, *, field: str, code: str, route: str | None = None) -> None:
-        super().__init__(message, route=route)
-        self.field = field
-        self.code = code
 
 
 @dataclass(frozen=True, slots=True)

@@ -29,14 +29,12 @@ from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from proxy.errors import CommandError
+
 __all__ = ["CommandError", "build_parser", "main", "print_flip_help"]
 
 MODES = ("legacy", "new", "canary", "shadow", "shadow-new")
 _READ_TOKEN = "python3 -c 'import json,sys; print(json.load(sys.stdin)[\"access_token\"])'"  # noqa: S105 - a shell snippet, not a secret
-
-
-class CommandError(Exception):
-    """A command that cannot be carried out; the message is printed and the exit code is 1."""
 
 
 # Output ---------------------------------------------------------------------------------------

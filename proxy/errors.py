@@ -1,27 +1,47 @@
 """Define the proxy's exceptions, one tree for the whole package.
 
 ```
-ProxyError                      anything the proxy raises on purpose
- ├── StoreError                 the flag store failed to do what was asked
- │    ├── StoreUnavailable      the store cannot be reached (connection refused, dropped, timed out)
- │    └── VersionConflict       a compare-and-set lost: the table moved since the caller read it
- ├── UnknownRoute               a route key that is not in the route inventory or flag table
- └── InvalidFlag (ValueError)   a mode, percent or route key that is not acceptable
-      └── FlagFileError         the same, found in a flag file (names the file and the route)
+ProxyError                          anything the proxy raises on purpose
+ ├── StoreError                     the flag store failed to do what was asked
+ │    ├── StoreUnavailable          the store cannot be reached (refused, dropped, timed out)
+ │    └── VersionConflict           a compare-and-set lost: the table moved since it was read
+ ├── UnknownRoute                   a route key that is not in the route inventory or flag table
+ ├── InvalidFlag (ValueError)       a mode, percent or route key that is not acceptable
+ │    ├── FlagFileError             the same, found in a flag file (names the file and the route)
+ │    └── RejectedChange            a change the route inventory does not allow (field, code)
+ ├── InvalidToken                   a bearer token the admin API's verifier refuses
+ ├── AdminProblem                   an admin API request answered with a problem document
+ ├── LifespanFailed                 an inner app failed its lifespan startup or shutdown
+ ├── ClientDisconnected             the client left before the legacy response was complete
+ ├── MismatchStoreError (RuntimeError)  the mismatch database cannot be opened or written
+ ├── RulesError (ValueError)        a comparison rules file that is unreadable or malformed
+ └── CommandError                   a CLI command that cannot be carried out (exit code 1)
 ```
 
-Low-level driver errors (``sqlite3``, ``redis``, ``asyncpg``) are translated into these at the
-store boundary with ``raise ... from exc`` so callers never import a driver to catch a failure.
+Each is also importable from the module that raises it (``proxy.auth.InvalidToken``,
+``proxy.problems.AdminProblem``...). Low-level driver errors (``sqlite3``, ``redis``,
+``asyncpg``) are translated into these at the store boundary with ``raise ... from exc`` so
+callers never import a driver to catch a failure.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 __all__ = [
+    "AdminProblem",
+    "ClientDisconnected",
+    "CommandError",
     "FlagFileError",
     "InvalidFlag",
+    "InvalidToken",
+    "LifespanFailed",
+    "MismatchStoreError",
     "ProxyError",
+    "RejectedChange",
+    "RulesError",
     "StoreError",
     "StoreUnavailable",
     "UnknownRoute",
@@ -76,3 +96,60 @@ class FlagFileError(InvalidFlag):
         self.path = Path(path)
         self.route = route
         self.reason = message
+
+
+class RejectedChange(InvalidFlag):
+    """A change the inventory does not allow; ``field`` and ``code`` say which input is wrong."""
+
+    def __init__(self, message: str, *, field: str, code: str, route: str | None = None) -> None:
+        super().__init__(message, route=route)
+        self.field = field
+        self.code = code
+
+
+class InvalidToken(ProxyError):
+    """A bearer token the verifier refuses (bad signature, expired, wrong audience...)."""
+
+
+class AdminProblem(ProxyError):
+    """An admin API request that is answered with a problem document.
+
+    ``errors`` holds the validation errors (each a mapping such as ``{"field", "code",
+    "message"}``), ``headers`` extra response headers, ``extra`` extra problem members.
+    """
+
+    def __init__(
+        self,
+        status: int,
+        detail: str,
+        *,
+        errors: Sequence[Mapping[str, str]] | None = None,
+        headers: Mapping[str, str] | None = None,
+        extra: Mapping[str, Any] | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+        self.errors = list(errors) if errors is not None else None
+        self.headers = dict(headers or {})
+        self.extra = dict(extra or {})
+
+
+class LifespanFailed(ProxyError):
+    """An inner app reported (or raised) a failure during lifespan startup or shutdown."""
+
+
+class ClientDisconnected(ProxyError):
+    """The client closed the connection before the legacy response was complete."""
+
+
+class MismatchStoreError(ProxyError, RuntimeError):
+    """The mismatch database cannot be opened or written."""
+
+
+class RulesError(ProxyError, ValueError):
+    """The rules file is unreadable, of an unsupported version, or holds a malformed rule."""
+
+
+class CommandError(ProxyError):
+    """A command that cannot be carried out; the message is printed and the exit code is 1."""

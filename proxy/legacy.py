@@ -32,14 +32,10 @@ from typing import Any
 
 from a2wsgi.wsgi import Body, WSGIMiddleware, build_environ
 
-from proxy.errors import ProxyError
+from proxy.errors import ClientDisconnected
 from proxy.types import Message, Receive, Scope, Send
 
 __all__ = ["ClientDisconnected", "LegacyWSGIApp"]
-
-
-class ClientDisconnected(ProxyError):
-    """The client closed the connection before the legacy response was complete."""
 
 
 def _declares_body(scope: Scope) -> bool:

@@ -16,16 +16,12 @@ from typing import Any
 
 import structlog
 
-from proxy.errors import ProxyError
+from proxy.errors import LifespanFailed
 from proxy.types import ASGIApp, Message
 
 __all__ = ["AppLifespan", "LifespanFailed"]
 
 log = structlog.get_logger("proxy.lifespan")
-
-
-class LifespanFailed(ProxyError):
-    """An inner app reported (or raised) a failure during lifespan startup or shutdown."""
 
 
 class AppLifespan:

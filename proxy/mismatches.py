@@ -6,7 +6,7 @@ of ``limit`` records per process, and, when a file is given, a SQLite table trim
 rows on every insert (shared by all workers of a host). Every record is redacted before it is
 kept (``proxy.redaction``): no credentials header, cookie, password or token reaches storage.
 
-Errors::
+Errors (defined in :mod:`proxy.errors`)::
 
     MismatchStoreError      the SQLite file cannot be opened or written
 """
@@ -28,6 +28,7 @@ from urllib.parse import quote
 
 from proxy.capture import CapturedResponse, header_value
 from proxy.compare import Comparison, Difference, format_diff
+from proxy.errors import MismatchStoreError
 from proxy.redaction import (
     REDACTED,
     is_secret_name,
@@ -54,10 +55,6 @@ _TEXT_TYPES = (
     "application/xml",
     "application/javascript",
 )
-
-
-class MismatchStoreError(RuntimeError):
-    """The mismatch database cannot be opened or written."""
 
 
 def redact_record_body(

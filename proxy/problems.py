@@ -13,7 +13,7 @@ from typing import Any
 
 from starlette.responses import Response
 
-from proxy.errors import ProxyError
+from proxy.errors import AdminProblem
 
 __all__ = ["PROBLEMS", "AdminProblem", "FieldError", "json_bytes", "problem_response"]
 
@@ -36,26 +36,6 @@ FieldError = Mapping[str, str]
 def json_bytes(value: Any) -> bytes:
     """Encode JSON the team's way: compact, UTF-8, keys in insertion order."""
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
-
-
-class AdminProblem(ProxyError):
-    """An admin API request that is answered with a problem document."""
-
-    def __init__(
-        self,
-        status: int,
-        detail: str,
-        *,
-        errors: Sequence[FieldError] | None = None,
-        headers: Mapping[str, str] | None = None,
-        extra: Mapping[str, Any] | None = None,
-    ) -> None:
-        super().__init__(detail)
-        self.status = status
-        self.detail = detail
-        self.errors = list(errors) if errors is not None else None
-        self.headers = dict(headers or {})
-        self.extra = dict(extra or {})
 
 
 def problem_response(

@@ -11,7 +11,7 @@ Field paths are globs over the JSON body: ``request_id`` (a top-level key),
 ``*.name`` (any key at that level), ``**.created_at`` (that key at any depth, root included),
 ``[*].id`` (elements of a top-level array).
 
-Errors::
+Errors (defined in :mod:`proxy.errors`)::
 
     RulesError          the file is unreadable, of an unknown version, or has a bad rule
 """
@@ -25,6 +25,8 @@ from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
+
+from proxy.errors import RulesError
 
 __all__ = [
     "DEFAULT_RULES_PATH",
@@ -47,10 +49,6 @@ ANY_DEPTH = "\x00**"
 Segment = str | int
 
 _TOKEN = re.compile(r"\[(\*|\d+)\]|([^.\[\]]+)|(\.)")
-
-
-class RulesError(ValueError):
-    """The rules file is unreadable, of an unsupported version, or holds a malformed rule."""
 
 
 @dataclass(frozen=True)
