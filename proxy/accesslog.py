@@ -81,8 +81,8 @@ class AccessLog:
             ],
             wrapper_class=structlog.make_filtering_bound_logger(logging.INFO),
             # Not cached: a cached logger keeps the processors it first saw, so a later
-        # structlog.testing.capture_logs() (or another app's configuration) would miss it.
-        cache_logger_on_first_use=False,
+            # structlog.testing.capture_logs() (or another app's configuration) would miss it.
+            cache_logger_on_first_use=False,
         )
 
     def flush(self) -> None:
