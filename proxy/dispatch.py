@@ -141,6 +141,7 @@ class Dispatcher:
             return status
         shadow_side = decision.shadow
         assert shadow_side is not None
+        safe = scope["method"] in SAFE_METHODS
         self.shadow_runner.submit(
             ShadowJob(
                 route=entry.key,
@@ -149,7 +150,9 @@ class Dispatcher:
                 scope=shadow_scope,
                 body=body,
                 primary=captured,
-                dry_run=entry.flag.dry_run and scope["method"] not in SAFE_METHODS,
+                dry_run=entry.flag.dry_run and not safe,
+                # A safe request may be asked of the primary again, to learn its own noise.
+                primary_app=self.apps[side] if safe else None,
             )
         )
         return status

@@ -172,7 +172,9 @@ def _shadow_runner(settings: ProxySettings, metrics: ProxyMetrics, dry_run_key: 
         mismatch_store=MismatchStore(limit=settings.mismatch_limit, path=settings.mismatch_db),
         metrics=metrics,
         dry_run_key=dry_run_key,
+        timeout=settings.shadow_timeout,
         body_limit=settings.shadow_body_limit,
+        learn_noise=settings.shadow_learn_noise,
     )
 
 

@@ -29,6 +29,11 @@ class ProxySettings(BaseSettings):
     shadow_sample_rate: float = Field(default=1.0, ge=0.0, le=1.0)
     shadow_max_concurrency: int = Field(default=8, ge=1)
     shadow_body_limit: int = Field(default=1024 * 1024, ge=0)
+    # Seconds a shadow call may take before it counts as an error.
+    shadow_timeout: float = Field(default=10.0, gt=0)
+    # Ask the primary a shadowed safe request twice and ignore what differs between its own two
+    # answers (timestamps, ids): more load on the primary, fewer false mismatches.
+    shadow_learn_noise: bool = False
     mismatch_limit: int = Field(default=1000, ge=1)
     # A SQLite file shared by all workers (and read by the CLI); unset keeps mismatches in memory.
     mismatch_db: Path | None = Path("var/strangler-mismatches.db")

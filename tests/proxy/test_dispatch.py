@@ -7,12 +7,15 @@ import hashlib
 import json
 import re
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from fastapi import FastAPI
+from flask import Flask, Response
 from websockets.sync.client import connect as websocket_connect
 
 from proxy.app import StranglerProxy
@@ -264,6 +267,7 @@ def test_shadow_answers_from_legacy_and_records_the_new_sides_mismatch(
     assert job.primary.status == 200 and job.primary.body == response.content
     assert not job.primary.truncated
     assert (b"x-request-id", b"shadow-1") in job.scope["headers"]
+    assert job.primary_app is proxy.dispatcher.apps["legacy"]  # a safe method: noise learning
     assert all(name != b"x-served-by" for name, _ in job.primary.headers)
 
     def recorded() -> list[dict[str, Any]]:
@@ -290,6 +294,7 @@ def test_shadow_new_answers_from_new_and_compares_legacy(
     assert response.headers["x-app"] == "new"
     job = _last_job(runner, "GET /echo")
     assert (job.candidate_side, job.primary_side) == ("legacy", "new")
+    assert job.primary_app is proxy.dispatcher.apps["new"]
     set_mode(http, "GET /echo", "legacy")
 
 
@@ -307,7 +312,46 @@ def test_unsafe_methods_are_shadowed_only_with_dry_run(
     assert response.json()["body"] == "payload"
     job = _last_job(runner, "POST /echo")
     assert (job.dry_run, job.body) == (True, b"payload")
+    assert job.primary_app is None  # an unsafe request is never sent to the primary twice
     set_mode(http, "POST /echo", "legacy", dry_run=False)
+
+
+def _noisy_apps() -> tuple[Flask, FastAPI]:
+    """Two apps whose one route answers a fresh nonce on every call (noise, not a bug)."""
+    legacy = Flask("noisy")
+
+    @legacy.get("/api/token")
+    def legacy_token() -> Any:
+        body = {"kind": "session", "nonce": uuid.uuid4().hex}  # written as compact as FastAPI's
+        return Response(json.dumps(body, separators=(",", ":")), content_type="application/json")
+
+    new = FastAPI()
+
+    @new.get("/api/token")
+    async def new_token() -> dict[str, str]:
+        return {"kind": "session", "nonce": uuid.uuid4().hex}
+
+    return legacy, new
+
+
+@pytest.mark.parametrize(
+    ("learn_noise", "result"),
+    [
+        pytest.param(False, "mismatch", id="without-learning"),
+        pytest.param(True, "match", id="learning"),
+    ],
+)
+def test_noise_learning_asks_the_primary_again_and_ignores_what_it_varies_itself(
+    tmp_path: Path, learn_noise: bool, result: str
+) -> None:
+    legacy, new = _noisy_apps()
+    runner = RecordingRunner(mismatch_store=MismatchStore(limit=10), learn_noise=learn_noise)
+    noisy = make_proxy(make_settings(tmp_path), legacy=legacy, new=new, shadow_runner=runner)
+    with serve(noisy) as url, httpx.Client(base_url=url, timeout=10) as client:
+        set_mode(client, "GET /api/token", "shadow")
+        assert client.get("/api/token").json()["kind"] == "session"
+        assert _wait_for(lambda: runner.counts["match"] + runner.counts["mismatch"]) == 1
+    assert runner.counts[result] == 1
 
 
 def test_shadowed_bodies_over_the_limit_are_served_but_not_shadowed(

@@ -156,6 +156,31 @@ def test_the_poll_interval_setting_only_speeds_up_stores_without_push(
     assert proxy.store.poll_interval == poll_interval
 
 
+@pytest.mark.parametrize(
+    ("overrides", "learn_noise", "timeout"),
+    [
+        pytest.param({}, False, 10.0, id="defaults"),
+        pytest.param(
+            {"shadow_learn_noise": True, "shadow_timeout": 2.5}, True, 2.5, id="configured"
+        ),
+    ],
+)
+def test_the_shadow_runner_gets_the_noise_learning_and_timeout_settings(
+    tmp_path: Path, overrides: dict[str, Any], learn_noise: bool, timeout: float
+) -> None:
+    settings = ProxySettings(
+        flag_store_url=f"sqlite:///{tmp_path / 'flags.db'}",
+        mismatch_db=tmp_path / "mismatches.db",
+        **overrides,
+    )
+    saved = structlog.get_config()  # each app configures structlog for the process
+    try:
+        proxy = create_resync_proxy(settings)
+    finally:
+        structlog.configure(**saved)
+    assert (proxy.shadow_runner.learn_noise, proxy.shadow_runner.timeout) == (learn_noise, timeout)
+
+
 # ``resync-strangler serve`` end to end -------------------------------------------------------
 
 
