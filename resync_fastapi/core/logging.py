@@ -29,8 +29,14 @@ _VALID_REQUEST_ID = re.compile(rb"[A-Za-z0-9._-]{1,64}")
 logger = structlog.get_logger("resync_fastapi")
 
 
-def configure_logging(level: str = "INFO") -> None:
-    """Send structlog's JSON lines to stdout at ``level`` (idempotent)."""
+def configure_logging(level: str = "INFO", *, force: bool = False) -> None:
+    """Send structlog's JSON lines to stdout at ``level``.
+
+    Logging is configured once per process: when the app is composed into another process
+    (the strangler proxy) whose structlog is already set up, that configuration stays.
+    """
+    if structlog.is_configured() and not force:
+        return
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,

@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
 
 from resync_fastapi.core.responses import format_timestamp
 
-__all__ = ["FieldErrorOut", "Page", "ProblemOut", "Timestamp"]
+__all__ = ["FieldErrorOut", "Page", "ProblemOut", "Timestamp", "problem_responses"]
 
 T = TypeVar("T")
 
@@ -71,6 +71,3 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
         status: {"model": ProblemOut, "content": {"application/problem+json": {}}}
         for status in statuses
     }
-
-
-__all__ += ["problem_responses"]

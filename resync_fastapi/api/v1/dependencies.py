@@ -31,8 +31,10 @@ __all__ = [
     "Engine",
     "RequireAdmin",
     "RequireOperator",
+    "RequireViewer",
     "Tokens",
     "Tws",
+    "dry_run_requested",
     "oauth2_scheme",
     "require_role",
 ]
@@ -117,8 +119,6 @@ def require_role(role: str) -> Callable[..., Coroutine[Any, Any, AuthenticatedUs
 RequireViewer = CurrentUser
 RequireOperator = Annotated[AuthenticatedUser, Depends(require_role("operator"))]
 RequireAdmin = Annotated[AuthenticatedUser, Depends(require_role("admin"))]
-
-__all__ += ["RequireViewer", "dry_run_requested"]
 
 
 def dry_run_requested(request: Request) -> bool:

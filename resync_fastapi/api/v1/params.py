@@ -15,7 +15,18 @@ from resync_fastapi.core.validation import (
     query_integer,
 )
 
-__all__ = ["JOB_ID_PATTERN", "JobId", "Limit", "Offset", "SearchQuery", "TopK"]
+__all__ = [
+    "JOB_ID_PATTERN",
+    "AuditStatus",
+    "AuditText",
+    "ExportFormat",
+    "JobId",
+    "JobStatus",
+    "Limit",
+    "Offset",
+    "SearchQuery",
+    "TopK",
+]
 
 JOB_ID_PATTERN = r"[A-Za-z0-9_-]{1,64}"
 
@@ -71,5 +82,3 @@ JobId = Annotated[
     AfterValidator(pattern(JOB_ID_PATTERN, "Must be 1 to 64 of A-Z a-z 0-9 _ -.")),
     Path(examples=["J0001"]),
 ]
-
-__all__ += ["AuditStatus", "AuditText", "ExportFormat", "JobStatus"]
