@@ -48,6 +48,9 @@ class _LineWriter:
 
     def __init__(self, stream: TextIO | None) -> None:
         self._stream = stream
+        # isatty() is a system call: ask once per stream, not once per line.
+        self._last: TextIO | None = None
+        self._interactive = False
 
     @property
     def stream(self) -> TextIO:
@@ -56,7 +59,13 @@ class _LineWriter:
     def msg(self, message: str) -> None:
         stream = self.stream
         stream.write(message + "\n")
-        if stream.isatty():
+        if stream is not self._last:
+            self._last = stream
+            try:
+                self._interactive = stream.isatty()
+            except (OSError, ValueError):
+                self._interactive = False
+        if self._interactive:
             stream.flush()
 
     info = msg
@@ -71,7 +80,10 @@ class AccessLog:
     def __init__(self, *, enabled: bool = True, stream: TextIO | None = None) -> None:
         self.enabled = enabled
         self._writer = _LineWriter(stream)
-        self._logger: Any = structlog.wrap_logger(
+        # A bound logger built once, with its own processors: the global structlog configuration
+        # (an app's, or capture_logs()) never applies to it, so a lazy proxy that rebinds on
+        # every call (~20 µs a request) would buy nothing.
+        self._logger: Any = structlog.make_filtering_bound_logger(logging.INFO)(
             self._writer,
             processors=[
                 structlog.contextvars.merge_contextvars,
@@ -79,10 +91,7 @@ class AccessLog:
                 structlog.processors.TimeStamper(fmt="iso", utc=True),
                 structlog.processors.JSONRenderer(),
             ],
-            wrapper_class=structlog.make_filtering_bound_logger(logging.INFO),
-            # Not cached: a cached logger keeps the processors it first saw, so a later
-            # structlog.testing.capture_logs() (or another app's configuration) would miss it.
-            cache_logger_on_first_use=False,
+            context={},
         )
 
     def flush(self) -> None:

@@ -58,3 +58,44 @@ async def test_the_access_log_can_be_turned_off(tmp_path: Path) -> None:
     ) as http:
         await http.get("/api/items")
     assert stream.getvalue() == ""
+
+
+class _CountingStream(io.StringIO):
+    """A stream that counts the system calls the access log would make on a real one."""
+
+    def __init__(self, *, tty: bool) -> None:
+        super().__init__()
+        self.tty = tty
+        self.isatty_calls = 0
+        self.flushes = 0
+
+    def isatty(self) -> bool:
+        self.isatty_calls += 1
+        return self.tty
+
+    def flush(self) -> None:
+        self.flushes += 1
+        super().flush()
+
+
+@pytest.mark.parametrize(
+    ("tty", "flushes"),
+    [pytest.param(False, 0, id="pipe-or-file"), pytest.param(True, 3, id="terminal")],
+)
+def test_the_stream_is_asked_whether_it_is_a_terminal_once_not_per_line(
+    tty: bool, flushes: int
+) -> None:
+    stream = _CountingStream(tty=tty)
+    log = AccessLog(stream=stream)
+    for number in range(3):
+        log.request(
+            request_id=f"r{number}",
+            method="GET",
+            path="/api/items",
+            route="GET /api/items",
+            side="legacy",
+            status=200,
+            duration_ms=1.0,
+        )
+    assert len(stream.getvalue().splitlines()) == 3
+    assert (stream.isatty_calls, stream.flushes) == (1, flushes)
