@@ -83,7 +83,9 @@ class AccessLog:
         # A bound logger built once, with its own processors: the global structlog configuration
         # (an app's, or capture_logs()) never applies to it, so a lazy proxy that rebinds on
         # every call (~20 µs a request) would buy nothing.
-        self._logger: Any = structlog.make_filtering_bound_logger(logging.INFO)(
+        # (Typed as the FilteringBoundLogger protocol; the class it returns takes these arguments.)
+        wrapper_class: Any = structlog.make_filtering_bound_logger(logging.INFO)
+        self._logger: Any = wrapper_class(
             self._writer,
             processors=[
                 structlog.contextvars.merge_contextvars,
