@@ -70,15 +70,23 @@ def _token_subject(token: str) -> str | None:
     return subject if isinstance(subject, str) and subject else None
 
 
+@lru_cache(maxsize=4096)
+def _bearer_identity(authorization: bytes) -> str | None:
+    """Return ``sub:<subject>`` for an ``Authorization: Bearer <jwt>`` value (cached per value)."""
+    scheme, _, token = authorization.decode("latin-1").partition(" ")
+    if scheme.lower() != "bearer":
+        return None
+    subject = _token_subject(token.strip())
+    return "sub:" + subject if subject is not None else None
+
+
 def caller_identity(scope: Scope) -> str:
     """Return who is calling, for bucketing: ``sub:<subject>``, ``addr:<host>`` or ``anonymous``."""
     for name, value in scope.get("headers") or ():
         if name == b"authorization":
-            scheme, _, token = value.decode("latin-1").partition(" ")
-            if scheme.lower() == "bearer":
-                subject = _token_subject(token.strip())
-                if subject is not None:
-                    return "sub:" + subject
+            identity = _bearer_identity(value)
+            if identity is not None:
+                return identity
             break
     client = scope.get("client")
     if client:

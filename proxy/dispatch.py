@@ -22,10 +22,12 @@ from typing import Any
 from structlog.contextvars import bind_contextvars, reset_contextvars
 
 from proxy.accesslog import AccessLog
+from proxy.capture import ResponseRecorder
 from proxy.decide import SAFE_METHODS, Decision
 from proxy.inventory import LEGACY, NEW
 from proxy.metrics import ProxyMetrics
 from proxy.requestid import ensure_request_id
+from proxy.shadow import ShadowJob
 from proxy.stats import RollingStats
 from proxy.table import RouteEntry, RouteTable
 from proxy.types import ASGIApp, Message, Receive, Scope, Send
@@ -110,9 +112,6 @@ class Dispatcher:
         self, scope: Scope, receive: Receive, send: Send, entry: RouteEntry, decision: Decision
     ) -> int:
         """Serve from the primary with a tee, then hand the exchange to the shadow runner."""
-        from proxy.capture import ResponseRecorder
-        from proxy.shadow import ShadowJob
-
         side = decision.primary
         shadow_scope = dict(scope)
         shadow_scope["headers"] = list(scope["headers"])
