@@ -185,9 +185,17 @@ def test_errors_carry_what_a_caller_needs_to_answer() -> None:
         pytest.param(
             proxy.errors,
             {
+                "AdminProblem",
+                "ClientDisconnected",
+                "CommandError",
                 "FlagFileError",
                 "InvalidFlag",
+                "InvalidToken",
+                "LifespanFailed",
+                "MismatchStoreError",
                 "ProxyError",
+                "RejectedChange",
+                "RulesError",
                 "StoreError",
                 "StoreUnavailable",
                 "UnknownRoute",
