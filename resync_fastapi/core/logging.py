@@ -54,12 +54,16 @@ def configure_logging(level: str = "INFO", *, force: bool = False) -> None:
 
 
 def request_id_from(scope: Scope) -> str:
-    """Return the client's ``X-Request-ID`` if valid, else a fresh uuid4 hex."""
-    for name, value in scope.get("headers", ()):
-        if name == b"x-request-id":
-            if _VALID_REQUEST_ID.fullmatch(value):
-                return value.decode("ascii")
-            break
+    """Return the client's ``X-Request-ID`` if valid, else a fresh uuid4 hex.
+
+    Repeated headers count as one comma-joined value (as a WSGI server presents them), which
+    is never valid: both apps then generate an id.
+    """
+    values = [value for name, value in scope.get("headers", ()) if name == b"x-request-id"]
+    if values:
+        offered = b", ".join(values)
+        if _VALID_REQUEST_ID.fullmatch(offered):
+            return offered.decode("ascii")
     return uuid.uuid4().hex
 
 

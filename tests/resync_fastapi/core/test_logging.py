@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import structlog
 
+from resync_fastapi.core.logging import request_id_from
 from tests.resync_fastapi.harness import AppHarness, assert_problem, mint
 
 
@@ -25,6 +26,14 @@ def test_an_invalid_request_id_is_replaced(harness: AppHarness, request_id: str)
     assert generated != request_id and len(generated) == 32
     assert int(generated, 16) >= 0
     assert assert_problem(response, 404, "not-found")["request_id"] == generated
+
+
+def test_a_repeated_request_id_header_is_replaced() -> None:
+    # httpx folds repeated headers, so this checks the edge function on a raw ASGI scope.
+    headers = [(b"x-request-id", b"first"), (b"x-request-id", b"second")]
+    generated = request_id_from({"type": "http", "headers": headers})
+    assert generated not in ("first", "second") and len(generated) == 32
+    assert request_id_from({"type": "http", "headers": headers[:1]}) == "first"
 
 
 def test_every_response_gets_a_fresh_id(harness: AppHarness) -> None:
