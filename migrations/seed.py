@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from argon2 import PasswordHasher
-from sqlalchemy import create_engine, pool, text
+from sqlalchemy import DateTime, column, create_engine, insert, pool, table, text
 
 from migrations.database import database_url, sync_engine_url
 
@@ -77,6 +77,43 @@ _AUDIT_QUERIES = [
 ]
 _AUDIT_STATES = ["pending"] * 14 + ["approved"] * 9 + ["rejected"] * 7
 
+# Typed column lists so SQLAlchemy writes timestamps exactly as the apps' own tables do (on
+# SQLite ``YYYY-MM-DD HH:MM:SS.000000``); a raw parameter would be stored without the
+# fraction and sort before app-written rows of the same second.
+_USERS = table(
+    "users",
+    column("username"),
+    column("password_hash"),
+    column("role"),
+    column("full_name"),
+    column("email"),
+    column("created_at", DateTime),
+)
+_AUDIT_ITEMS = table(
+    "audit_items",
+    column("memory_id"),
+    column("agent_id"),
+    column("user_query"),
+    column("agent_response"),
+    column("reason"),
+    column("confidence"),
+    column("status"),
+    column("created_at", DateTime),
+    column("reviewed_at", DateTime),
+    column("reviewed_by"),
+)
+_RAG_FILES = table(
+    "rag_files",
+    column("id"),
+    column("filename"),
+    column("size"),
+    column("sha256"),
+    column("content_type"),
+    column("chunks"),
+    column("uploaded_by"),
+    column("created_at", DateTime),
+)
+
 
 @dataclass
 class SeedReport:
@@ -136,18 +173,14 @@ def seed(url: str | None = None, *, environment: str | None = None) -> SeedRepor
                     if exists:
                         continue
                     conn.execute(
-                        text(
-                            "INSERT INTO users (username, password_hash, role, full_name, email,"
-                            " created_at) VALUES (:u, :h, :r, :f, :e, :c)"
-                        ),
-                        {
-                            "u": username,
-                            "h": hasher.hash(os.environ.get(env_var, default)),
-                            "r": role,
-                            "f": f"Demo {role.capitalize()}",
-                            "e": f"{username}@resync.example",
-                            "c": now,
-                        },
+                        insert(_USERS).values(
+                            username=username,
+                            password_hash=hasher.hash(os.environ.get(env_var, default)),
+                            role=role,
+                            full_name=f"Demo {role.capitalize()}",
+                            email=f"{username}@resync.example",
+                            created_at=now,
+                        )
                     )
                     report.users.append(username)
             for agent in AGENTS:
@@ -174,23 +207,18 @@ def seed(url: str | None = None, *, environment: str | None = None) -> SeedRepor
                 created = now - timedelta(hours=2 * (len(_AUDIT_STATES) - n) + 1)
                 reviewed = status != "pending"
                 conn.execute(
-                    text(
-                        "INSERT INTO audit_items (memory_id, agent_id, user_query, agent_response,"
-                        " reason, confidence, status, created_at, reviewed_at, reviewed_by)"
-                        " VALUES (:m, :a, :q, :r, :reason, :c, :s, :ca, :ra, :rb)"
-                    ),
-                    {
-                        "m": memory_id,
-                        "a": AGENTS[n % len(AGENTS)]["id"],
-                        "q": f"{query} (#{n})",
-                        "r": response,
-                        "reason": "unrecognized request" if n % 2 else "low confidence",
-                        "c": round((n % 10) / 10, 2),
-                        "s": status,
-                        "ca": created,
-                        "ra": created + timedelta(minutes=30) if reviewed else None,
-                        "rb": "admin" if reviewed else None,
-                    },
+                    insert(_AUDIT_ITEMS).values(
+                        memory_id=memory_id,
+                        agent_id=AGENTS[n % len(AGENTS)]["id"],
+                        user_query=f"{query} (#{n})",
+                        agent_response=response,
+                        reason="unrecognized request" if n % 2 else "low confidence",
+                        confidence=round((n % 10) / 10, 2),
+                        status=status,
+                        created_at=created,
+                        reviewed_at=created + timedelta(minutes=30) if reviewed else None,
+                        reviewed_by="admin" if reviewed else None,
+                    )
                 )
                 report.audit_items += 1
             for path in sorted(RUNBOOK_DIR.glob("*.md")):
@@ -203,19 +231,16 @@ def seed(url: str | None = None, *, environment: str | None = None) -> SeedRepor
                 chunks = chunk_text(raw.decode("utf-8"))
                 file_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"resync-runbook:{path.name}"))
                 conn.execute(
-                    text(
-                        "INSERT INTO rag_files (id, filename, size, sha256, content_type, chunks,"
-                        " uploaded_by, created_at) VALUES (:i, :f, :s, :h, :t, :c, NULL, :ca)"
-                    ),
-                    {
-                        "i": file_id,
-                        "f": path.name,
-                        "s": len(raw),
-                        "h": digest,
-                        "t": "text/markdown",
-                        "c": len(chunks),
-                        "ca": now,
-                    },
+                    insert(_RAG_FILES).values(
+                        id=file_id,
+                        filename=path.name,
+                        size=len(raw),
+                        sha256=digest,
+                        content_type="text/markdown",
+                        chunks=len(chunks),
+                        uploaded_by=None,
+                        created_at=now,
+                    )
                 )
                 for index, chunk in enumerate(chunks):
                     conn.execute(

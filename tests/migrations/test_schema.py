@@ -27,7 +27,7 @@ def _engine(url: str):
 def test_upgrade_creates_every_table_at_head(database_url: str) -> None:
     tables = set(inspect(_engine(database_url)).get_table_names())
     assert tables >= EXPECTED_TABLES
-    assert migrations.current_revision(database_url) == "0001"
+    assert migrations.current_revision(database_url) == "0002"
 
 
 def test_seed_adds_demo_data_in_every_state(database_url: str) -> None:
@@ -89,3 +89,26 @@ def test_full_text_index_follows_inserts_and_deletes(database_url: str) -> None:
 def test_chunk_text_follows_the_contract(content: str, expected: list[str]) -> None:
     assert chunk_text(content) == expected
     assert all(len(chunk) <= 1000 for chunk in chunk_text(content))
+
+
+def test_chat_message_ids_are_never_reused(database_url: str) -> None:
+    insert = text(
+        "INSERT INTO chat_messages (user_id, agent_id, message, reply, intent, created_at)"
+        " VALUES (1, 'tws-general', 'hi', 'help', 'help', '2026-11-26 10:00:00') RETURNING id"
+    )
+    with _engine(database_url).begin() as conn:
+        first = conn.execute(insert).scalar_one()
+        conn.execute(text("DELETE FROM chat_messages"))
+        second = conn.execute(insert).scalar_one()
+    assert second > first
+
+
+def test_seeded_timestamps_are_written_like_the_apps_write_them(tmp_path) -> None:
+    url = f"sqlite:///{tmp_path / 'seed.db'}"
+    migrations.upgrade(url)
+    migrations.seed(url, environment="test")
+    with _engine(url).connect() as conn:
+        stamps = conn.execute(
+            text("SELECT created_at FROM audit_items UNION ALL SELECT created_at FROM users")
+        ).scalars()
+        assert all(stamp.endswith(".000000") for stamp in stamps)
