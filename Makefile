@@ -60,5 +60,10 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
+# The Locust benchmark of every serving mode (server on core 0, Locust and the simulator on
+# core 1); BENCH_ARGS passes options, e.g. make bench BENCH_ARGS="--duration 60 --users 100".
+bench: $(STAMP)
+	$(PY) -m loadtest.bench $(BENCH_ARGS)
+
 clean:
 	rm -rf var .pytest_cache .ruff_cache .mypy_cache
