@@ -50,6 +50,17 @@ def _print_json(value: Any) -> None:
     print(json.dumps(value, indent=2, ensure_ascii=False))
 
 
+def _plain(value: object) -> Any:
+    """Return ``value`` as rich text taken literally: server text is never console markup.
+
+    A diff such as ``body.items[0]: [value] != [missing]`` (or a reason an operator typed with
+    brackets) would otherwise be read as markup tags and silently disappear from the table.
+    """
+    from rich.text import Text
+
+    return Text("" if value is None else str(value))
+
+
 def _routes_table(body: dict[str, Any]) -> Any:
     from rich.table import Table
 
@@ -61,12 +72,12 @@ def _routes_table(body: dict[str, Any]) -> Any:
         if route.get("updated_by"):
             updated = f"{updated} by {route['updated_by']}"
         table.add_row(
-            route["route"],
-            "+".join(route["sides"]),
-            route["mode"],
+            _plain(route["route"]),
+            _plain("+".join(route["sides"])),
+            _plain(route["mode"]),
             str(route["percent"]) if route["mode"] == "canary" else "",
             "yes" if route["dry_run"] else "",
-            updated,
+            _plain(updated),
         )
     return table
 
@@ -80,14 +91,14 @@ def _events_table(body: dict[str, Any]) -> Any:
     for item in body["items"]:
         to = item["to"] + (f" {item['percent']}%" if item["to"] == "canary" else "")
         table.add_row(
-            str(item["id"]),
-            str(item["version"]),
-            item["at"] or "",
-            item["route"],
-            item["from"] or "",
-            to,
-            item["actor"],
-            item["reason"],
+            _plain(item["id"]),
+            _plain(item["version"]),
+            _plain(item["at"]),
+            _plain(item["route"]),
+            _plain(item["from"]),
+            _plain(to),
+            _plain(item["actor"]),
+            _plain(item["reason"]),
         )
     return table
 
@@ -101,12 +112,12 @@ def _mismatches_table(body: dict[str, Any]) -> Any:
     for item in body["items"]:
         diff = str(item.get("diff") or item.get("error") or "")
         table.add_row(
-            str(item.get("id", "")),
-            str(item.get("at", "")),
-            str(item.get("route", "")),
-            str(item.get("primary_side", "")),
-            str(item.get("result", "")),
-            diff if len(diff) < 400 else diff[:400] + "…",
+            _plain(item.get("id", "")),
+            _plain(item.get("at", "")),
+            _plain(item.get("route", "")),
+            _plain(item.get("primary_side", "")),
+            _plain(item.get("result", "")),
+            _plain(diff if len(diff) < 400 else diff[:400] + "…"),
         )
     return table
 

@@ -173,6 +173,21 @@ def test_mismatches_lists_an_empty_store(local_env: Path) -> None:
     assert _json(local_env, "mismatches") == {"items": [], "total": 0, "limit": 50, "offset": 0}
 
 
+def test_tables_show_server_text_literally_not_as_rich_markup(
+    local_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from proxy.mismatches import MismatchStore
+
+    monkeypatch.setenv("COLUMNS", "400")
+    diff = "$.items[0].name: [value] != [missing] [bold]x[/bold]"
+    MismatchStore(path=local_env / "mismatches.db").add(
+        {"route": AGENTS, "at": "2026-01-01T00:00:00Z", "result": "mismatch", "diff": diff}
+    )
+    assert diff in _cli(local_env, "mismatches").stdout
+    _ok(local_env, "set", AGENTS, "new", "--reason", "see [red]ticket[/red] [42]")
+    assert "see [red]ticket[/red] [42]" in _cli(local_env, "events").stdout
+
+
 def test_db_upgrade_and_seed_prepare_the_database(local_env: Path) -> None:
     assert "database at revision" in _ok(local_env, "db", "upgrade")
     assert "seeded users=" in _ok(local_env, "db", "seed")
