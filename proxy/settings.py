@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["DEFAULT_FLAG_FILE", "ProxySettings"]
@@ -35,5 +35,13 @@ class ProxySettings(BaseSettings):
     # answers (timestamps, ids): more load on the primary, fewer false mismatches.
     shadow_learn_noise: bool = False
     mismatch_limit: int = Field(default=1000, ge=1)
-    # A SQLite file shared by all workers (and read by the CLI); unset keeps mismatches in memory.
+    # A SQLite file shared by all workers (and read by the CLI); empty keeps mismatches in memory.
     mismatch_db: Path | None = Path("var/strangler-mismatches.db")
+
+    @field_validator("mismatch_db", mode="before")
+    @classmethod
+    def _empty_means_in_memory(cls, value: object) -> object:
+        """Read ``STRANGLER_MISMATCH_DB=`` (empty) as unset: ``Path("")`` would be ``.``."""
+        if isinstance(value, str) and not value.strip():
+            return None
+        return value
