@@ -32,6 +32,8 @@ __all__ = [
     "decide",
 ]
 
+#: Methods that must not change anything (RFC 9110 section 9.2.1): shadowed without dry-run.
+#: The one definition: the dispatcher and the shadow runner both read it from here.
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 
 

@@ -29,6 +29,7 @@ import structlog
 
 from proxy.capture import DEFAULT_BODY_LIMIT, CapturedResponse, call_asgi
 from proxy.compare import Comparator, Comparison
+from proxy.decide import SAFE_METHODS
 from proxy.mismatches import MismatchStore, build_record
 from proxy.types import ASGIApp
 
@@ -42,7 +43,6 @@ __all__ = [
 ]
 
 DRY_RUN_HEADER = b"x-resync-dry-run"
-SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 RESULTS = ("match", "mismatch", "error", "dropped")
 
 # Keys a router writes into the scope it handled; the candidate routes the request afresh.

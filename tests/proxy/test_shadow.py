@@ -289,6 +289,24 @@ async def test_unsafe_methods_are_not_shadowed_without_dry_run(make_runner, meth
     assert runner.counts["skipped"] == 1
 
 
+@pytest.mark.parametrize("method", ["GET", "HEAD", "OPTIONS", "TRACE"])
+async def test_every_method_the_router_calls_safe_is_shadowed_without_dry_run(
+    make_runner, method
+) -> None:
+    from proxy import decide, shadow
+    from proxy.modes import Mode, RouteFlag
+
+    flag = RouteFlag(route="GET /x", mode=Mode.SHADOW)
+    decision = decide.decide(flag, {"type": "http", "method": method, "headers": []})
+    assert decision.shadow is not None  # the router sends it to the shadow runner...
+    runner = make_runner(dry_run_key=None)
+    candidate = JsonApp([])
+    assert runner.submit(job(candidate, method=method, dry_run=False)) is True  # ...which runs it
+    assert await runner.drain(5)
+    assert len(candidate.calls) == 1
+    assert shadow.SAFE_METHODS is decide.SAFE_METHODS
+
+
 async def test_dry_run_needs_a_configured_key(make_runner) -> None:
     runner = make_runner(dry_run_key=None)
     candidate = JsonApp([])
