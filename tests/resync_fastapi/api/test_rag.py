@@ -274,3 +274,96 @@ def test_a_broken_multipart_body_has_no_file(harness: AppHarness, content_type: 
         headers={"Content-Type": content_type},
     )
     assert field_errors(response) == [("file", "missing")]
+
+
+def _raw_upload(harness: AppHarness, disposition: str, content: bytes) -> Any:
+    """Upload one part with ``disposition`` written byte for byte (no client re-encoding)."""
+    body = (
+        f"--b7\r\nContent-Disposition: {disposition}\r\nContent-Type: text/plain\r\n\r\n".encode()
+        + content
+        + b"\r\n--b7--\r\n"
+    )
+    return harness.post(
+        UPLOAD,
+        token=mint("operator"),
+        content=body,
+        headers={"Content-Type": "multipart/form-data; boundary=b7"},
+    )
+
+
+class TestExtendedFilenames:
+    """RFC 5987 ``filename*`` parts are files, named as the legacy app names them."""
+
+    @pytest.mark.parametrize(
+        ("parameters", "stored"),
+        [
+            pytest.param("filename*=UTF-8''notes.txt", "notes.txt", id="extended only"),
+            pytest.param("filename*=utf-8'en'my%20notes.md", "my notes.md", id="language, escape"),
+            pytest.param("FILENAME*=UTF-8''notes.txt", "notes.txt", id="key case"),
+            pytest.param("filename*=notes.txt", "notes.txt", id="no charset"),
+            pytest.param("filename*=KOI8-R''notes.txt", "notes.txt", id="other charset"),
+            pytest.param("filename*=UTF-8''..%2F..%2Fetc%2Fx.txt", "x.txt", id="encoded path"),
+            pytest.param("filename*=UTF-8''dir%5Cy.txt", "y.txt", id="encoded backslash"),
+            pytest.param("filename*0*=UTF-8''no; filename*1=tes.csv", "notes.csv", id="continued"),
+            pytest.param(
+                "filename=\"plain.txt\"; filename*=UTF-8''x.txt", "plain.txt", id="quoted"
+            ),
+            pytest.param(
+                "filename*=UTF-8''x.txt; filename=\"plain.txt\"", "plain.txt", id="quoted 2"
+            ),
+            pytest.param("filename=plain.txt; filename*=UTF-8''x.txt", "x.txt", id="token first"),
+            pytest.param(
+                "filename*=UTF-8''x.txt; filename=plain.txt", "plain.txt", id="token last"
+            ),
+        ],
+    )
+    def test_the_part_is_stored_under_its_decoded_name(
+        self, harness: AppHarness, parameters: str, stored: str
+    ) -> None:
+        response = _raw_upload(harness, f'form-data; name="file"; {parameters}', _unique())
+        assert response.status_code == 201, response.text
+        assert response.json()["filename"] == stored
+
+    def test_an_extended_field_name_is_a_name(self, harness: AppHarness) -> None:
+        response = _raw_upload(harness, "form-data; name*=UTF-8''file; filename=n.txt", _unique())
+        assert response.status_code == 201, response.text
+
+    @pytest.mark.parametrize(
+        "parameters",
+        [
+            pytest.param("filename*=UTF-8''caf%C3%A9.txt", id="non-ASCII"),
+            pytest.param("filename*=ISO-8859-1''caf%E9.txt", id="latin-1"),
+            pytest.param("filename*=UTF-8''n%FFotes.txt", id="invalid UTF-8 escape"),
+            pytest.param("filename*=UTF-8''.env.txt", id="dotfile"),
+        ],
+    )
+    def test_a_decoded_name_outside_the_rule_is_400(
+        self, harness: AppHarness, parameters: str
+    ) -> None:
+        response = _raw_upload(harness, f'form-data; name="file"; {parameters}', _unique())
+        assert field_errors(response) == [("file", "invalid_format")]
+
+    @pytest.mark.parametrize(
+        ("parameters", "detail"),
+        [
+            pytest.param("filename*=UTF-8''tool.exe", "Unsupported file type: .exe.", id="exe"),
+            pytest.param(
+                "filename=\"plain.exe\"; filename*=UTF-8''x.txt",
+                "Unsupported file type: .exe.",
+                id="quoted plain wins",
+            ),
+            pytest.param(
+                "filename=\"\"; filename*=UTF-8''x.txt", "Unsupported file type.", id="empty plain"
+            ),
+            pytest.param(
+                "filename*=\"UTF-8''x.txt\"",
+                'Unsupported file type: .txt".',
+                id="quoted extended value is not decoded",
+            ),
+        ],
+    )
+    def test_the_extension_is_checked_on_the_chosen_name(
+        self, harness: AppHarness, parameters: str, detail: str
+    ) -> None:
+        response = _raw_upload(harness, f'form-data; name="file"; {parameters}', _unique())
+        assert_problem(response, 415, "unsupported-media-type", detail)

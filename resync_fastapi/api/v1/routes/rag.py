@@ -16,7 +16,7 @@ from fastapi import APIRouter, Request, Response
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.datastructures import FormData, UploadFile
-from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.formparsers import MultiPartException
 
 from resync_fastapi.api.v1.bodies import media_type
 from resync_fastapi.api.v1.dependencies import (
@@ -34,6 +34,7 @@ from resync_fastapi.core.exceptions import (
     UnsupportedMediaType,
     ValidationFailed,
 )
+from resync_fastapi.core.multipart import read_form
 from resync_fastapi.core.routing import ResyncRoute
 from resync_fastapi.db import tables, utcnow
 from resync_fastapi.db.pages import fetch_page
@@ -80,8 +81,8 @@ async def _read_form(request: Request) -> FormData:
     if media_type(request.headers.get("content-type")) != "multipart/form-data":
         raise UnsupportedMediaType("Expected multipart/form-data.")
     try:
-        return await request.form(max_files=16, max_fields=64)
-    except StarletteHTTPException:
+        return await read_form(request, max_files=16, max_fields=64)
+    except MultiPartException:
         # A body that is not valid multipart (no boundary, truncated) carries no file; the
         # legacy app's form parser reports it the same way.
         raise _invalid_file("missing", "Field required.") from None
