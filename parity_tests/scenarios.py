@@ -189,6 +189,28 @@ def _upload(
     )
 
 
+def _upload_disposition(
+    id_: str, disposition: str, content: bytes, *, expect: int | None = None
+) -> Scenario:
+    """An operator's upload of one part whose ``Content-Disposition`` is written verbatim.
+
+    For RFC 5987 / RFC 2231 parameters (``filename*=UTF-8''...``, ``filename*0=``) that
+    :func:`multipart` does not write.
+    """
+    head = f"--{MULTIPART_BOUNDARY}\r\nContent-Disposition: {disposition}\r\n"
+    head += "Content-Type: text/plain\r\n\r\n"
+    body = head.encode("utf-8") + content + f"\r\n--{MULTIPART_BOUNDARY}--\r\n".encode()
+    return Scenario(
+        id_,
+        "POST /api/v1/rag/upload",
+        "/api/v1/rag/upload",
+        auth="operator",
+        body=body,
+        content_type=f"multipart/form-data; boundary={MULTIPART_BOUNDARY}",
+        expect=expect,
+    )
+
+
 def _roles(
     prefix: str, route: str, path: str, minimum: str | None, ok: int = 200, **options: Any
 ) -> list[Scenario]:
@@ -1192,6 +1214,104 @@ def _scenarios() -> list[Scenario]:
             "POST /api/v1/rag/upload",
             f"{A}/rag/upload",
             auth="operator",
+            expect=415,
+        ),
+    ]
+    # RFC 5987 extended filenames: a ``filename*`` part is a file; a quoted ``filename="..."``
+    # wins over it, otherwise the last occurrence wins; the decoded name meets the same rules.
+    fd = 'form-data; name="file"; '
+    s += [
+        _upload_disposition(
+            "upload-rfc5987-filename", fd + "filename*=UTF-8''notes.txt", b"r1\n", expect=201
+        ),
+        _upload_disposition(
+            "upload-rfc5987-language-and-escape",
+            fd + "filename*=utf-8'en'my%20notes.md",
+            b"r2\n",
+            expect=201,
+        ),
+        _upload_disposition(
+            "upload-rfc5987-no-charset", fd + "filename*=notes.txt", b"r3\n", expect=201
+        ),
+        _upload_disposition(
+            "upload-rfc5987-other-charset", fd + "filename*=KOI8-R''notes.txt", b"r4\n", expect=201
+        ),
+        _upload_disposition(
+            "upload-rfc5987-continuation",
+            fd + "filename*0*=UTF-8''no; filename*1=tes.csv",
+            b"r5\n",
+            expect=201,
+        ),
+        _upload_disposition(
+            "upload-rfc5987-encoded-traversal",
+            fd + "filename*=UTF-8''..%2F..%2Fetc%2Fx.txt",
+            b"r6\n",
+            expect=201,
+        ),
+        _upload_disposition(
+            "upload-rfc5987-quoted-plain-first",
+            fd + "filename=\"plain.txt\"; filename*=UTF-8''notes.md",
+            b"r7\n",
+            expect=201,
+        ),
+        _upload_disposition(
+            "upload-rfc5987-quoted-plain-last",
+            fd + "filename*=UTF-8''notes.md; filename=\"plain.txt\"",
+            b"r8\n",
+            expect=201,
+        ),
+        _upload_disposition(
+            "upload-rfc5987-token-plain-first",
+            fd + "filename=plain.txt; filename*=UTF-8''notes.md",
+            b"r9\n",
+            expect=201,
+        ),
+        _upload_disposition(
+            "upload-rfc5987-token-plain-last",
+            fd + "filename*=UTF-8''notes.md; filename=plain.txt",
+            b"r10\n",
+            expect=201,
+        ),
+        _upload_disposition(
+            "upload-rfc5987-extended-name",
+            "form-data; name*=UTF-8''file; filename*=UTF-8''named.txt",
+            b"r11\n",
+            expect=201,
+        ),
+        _upload_disposition(
+            "upload-rfc5987-non-ascii", fd + "filename*=UTF-8''caf%C3%A9.txt", b"x\n", expect=400
+        ),
+        _upload_disposition(
+            "upload-rfc5987-latin-1", fd + "filename*=ISO-8859-1''caf%E9.txt", b"x\n", expect=400
+        ),
+        _upload_disposition(
+            "upload-rfc5987-invalid-escape",
+            fd + "filename*=UTF-8''n%FFotes.txt",
+            b"x\n",
+            expect=400,
+        ),
+        _upload_disposition(
+            "upload-rfc5987-dotfile", fd + "filename*=UTF-8''.env.txt", b"x\n", expect=400
+        ),
+        _upload_disposition(
+            "upload-rfc5987-exe", fd + "filename*=UTF-8''tool.exe", b"MZ", expect=415
+        ),
+        _upload_disposition(
+            "upload-rfc5987-quoted-plain-exe",
+            fd + "filename=\"tool.exe\"; filename*=UTF-8''notes.txt",
+            b"MZ",
+            expect=415,
+        ),
+        _upload_disposition(
+            "upload-rfc5987-empty-plain",
+            fd + "filename=\"\"; filename*=UTF-8''notes.txt",
+            b"x\n",
+            expect=415,
+        ),
+        _upload_disposition(
+            "upload-rfc5987-quoted-extended-value",
+            fd + "filename*=\"UTF-8''notes.txt\"",
+            b"x\n",
             expect=415,
         ),
     ]

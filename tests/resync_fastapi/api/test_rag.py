@@ -367,3 +367,20 @@ class TestExtendedFilenames:
     ) -> None:
         response = _raw_upload(harness, f'form-data; name="file"; {parameters}', _unique())
         assert_problem(response, 415, "unsupported-media-type", detail)
+
+
+def test_a_text_field_named_file_does_not_hide_the_file_part(harness: AppHarness) -> None:
+    content = _unique()
+    body = (
+        b"--b7\r\nContent-Disposition: form-data; name=\"file\"; filename*=UTF-8''kept.md\r\n\r\n"
+        + content
+        + b'\r\n--b7\r\nContent-Disposition: form-data; name="file"\r\n\r\ntext\r\n--b7--\r\n'
+    )
+    response = harness.post(
+        UPLOAD,
+        token=mint("operator"),
+        content=body,
+        headers={"Content-Type": "multipart/form-data; boundary=b7"},
+    )
+    assert response.status_code == 201, response.text
+    assert (response.json()["filename"], response.json()["size"]) == ("kept.md", len(content))

@@ -109,9 +109,11 @@ async def upload(
 async def _store(
     form: FormData, username: str, conn: AsyncConnection, limit: int
 ) -> dict[str, Any]:
-    upload = form.get("file")
-    if not isinstance(upload, UploadFile):
+    # The last ``file`` part that is a file wins; plain text fields of that name do not count.
+    uploads = [item for item in form.getlist("file") if isinstance(item, UploadFile)]
+    if not uploads:
         raise _invalid_file("missing", "Field required.")
+    upload = uploads[-1]
     filename = documents.reduce_filename(upload.filename or "")
     suffix = documents.extension(filename)
     if suffix not in documents.CONTENT_TYPES:
