@@ -20,8 +20,16 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
 from proxy.auth import Principal, require_admin
-from proxy.changes import RejectedChange, plan_bulk, plan_kill_switch, plan_route, route_states
-from proxy.errors import StoreError, StoreUnavailable, VersionConflict
+from proxy.changes import (
+    RejectedChange,
+    RejectedImport,
+    plan_bulk,
+    plan_import,
+    plan_kill_switch,
+    plan_route,
+    route_states,
+)
+from proxy.errors import InvalidFlag, StoreError, StoreUnavailable, VersionConflict
 from proxy.metrics import CONTENT_TYPE
 from proxy.modes import FlagChange, FlagEvent, Mode
 from proxy.problems import AdminProblem, json_bytes, problem_response
@@ -53,6 +61,23 @@ class BulkChange(BaseModel):
 
     mode: Mode
     percent: int | None = Field(default=None, ge=0, le=100)
+    reason: Reason
+    expected_version: int | None = Field(default=None, ge=0)
+
+
+class ImportedRoute(BaseModel):
+    """One route of an imported flag table."""
+
+    route: str
+    mode: Mode
+    percent: int = Field(default=0, ge=0, le=100)
+    dry_run: bool | None = None
+
+
+class ImportChange(BaseModel):
+    """``POST /_strangler/routes/import``: set many routes at once, all or nothing."""
+
+    routes: list[ImportedRoute] = Field(max_length=10_000)
     reason: Reason
     expected_version: int | None = Field(default=None, ge=0)
 
@@ -250,6 +275,36 @@ def create_admin_app(proxy: StranglerProxy) -> FastAPI:
             raise rejected(exc) from exc
         version = await apply(changes, admin.subject, body.reason, body.expected_version)
         return _json({"version": version, "changed": len(changes)})
+
+    @app.post("/_strangler/routes/import")
+    async def import_routes(body: ImportChange, admin: Admin) -> Response:
+        """Apply a flag file's routes as one compare-and-set, or refuse them all (400)."""
+        errors: list[dict[str, str]] = []
+        changes: list[FlagChange] = []
+        for index, item in enumerate(body.routes):
+            try:
+                changes.append(FlagChange(item.route, item.mode, item.percent, item.dry_run))
+            except InvalidFlag as exc:  # a malformed route key
+                field = f"routes.{index}.route"
+                errors.append({"field": field, "code": "invalid_format", "message": str(exc)})
+        if not errors:
+            try:
+                changes = plan_import(proxy.inventory, proxy.flags, changes)
+            except RejectedImport as exc:
+                errors = [
+                    {
+                        "field": f"routes.{index}.{rejection.field}",
+                        "code": rejection.code,
+                        "message": f"{rejection.route}: {rejection.reason}",
+                    }
+                    for index, rejection in exc.rejections
+                ]
+        if errors:
+            raise AdminProblem(
+                400, f"{len(errors)} route(s) refused, nothing imported.", errors=errors
+            )
+        version = await apply(changes, admin.subject, body.reason, body.expected_version)
+        return _json({"version": version, "routes": len(proxy.flags)})
 
     @app.post("/_strangler/kill-switch")
     async def kill_switch(body: KillSwitch, admin: Admin) -> Response:

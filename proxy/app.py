@@ -224,7 +224,7 @@ class StranglerProxy:
         """Import the flag file into an empty store (the watcher retries it until it answers)."""
         flag_file = Path(self.settings.flag_file)
         if await asyncio.to_thread(flag_file.is_file):
-            await ensure_initialised(store, flag_file, actor="proxy")
+            await ensure_initialised(store, flag_file, actor="proxy", inventory=self.inventory)
 
     async def _flush_logs(self, interval: float = 0.5) -> None:
         while True:

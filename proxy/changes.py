@@ -12,15 +12,17 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from proxy.errors import RejectedChange
+from proxy.errors import RejectedChange, RejectedImport
 from proxy.inventory import LEGACY, NEW, SIDES, Inventory, Route
 from proxy.modes import FlagChange, FlagTable, Mode, RouteFlag
 from proxy.table import effective_flag, mode_allowed
 
 __all__ = [
     "RejectedChange",
+    "RejectedImport",
     "RouteState",
     "plan_bulk",
+    "plan_import",
     "plan_kill_switch",
     "plan_route",
     "route_states",
@@ -147,6 +149,36 @@ def plan_bulk(
         if {LEGACY, NEW} <= route.sides
     ]
     return _changed(inventory, table, changes)
+
+
+def plan_import(
+    inventory: Inventory, table: FlagTable, changes: Iterable[FlagChange]
+) -> list[FlagChange]:
+    """Return a flag file's changes checked as :func:`plan_route` checks one, all or nothing.
+
+    Every change is checked before any is returned, so :class:`RejectedImport` names each route
+    the inventory refuses (unknown, or a mode naming a side that does not serve it) at once.
+    """
+    planned: list[FlagChange] = []
+    rejections: list[tuple[int, RejectedChange]] = []
+    for index, change in enumerate(changes):
+        try:
+            planned.append(
+                plan_route(
+                    inventory,
+                    table,
+                    change.route,
+                    change.mode,
+                    percent=change.percent,
+                    dry_run=change.dry_run,
+                )
+            )
+        except RejectedChange as exc:
+            exc.route = change.route
+            rejections.append((index, exc))
+    if rejections:
+        raise RejectedImport(rejections)
+    return planned
 
 
 def plan_kill_switch(inventory: Inventory, table: FlagTable) -> list[FlagChange]:

@@ -177,8 +177,41 @@ class AdminClient:
     def export(self) -> Any:
         raise CommandError("flags export works on the local store only (drop --url)")
 
-    def import_file(self, path: Path, reason: str | None) -> dict[str, Any]:
-        raise CommandError("flags import works on the local store only (drop --url)")
+    def import_file(
+        self, path: Path, reason: str | None, expected_version: int | None = None
+    ) -> dict[str, Any]:
+        """Send a flag file's routes to the admin API, which checks them all and applies them
+        as one compare-and-set (or refuses the whole file)."""
+        from proxy.errors import InvalidFlag
+        from proxy.flagfile import load_flag_file
+
+        try:
+            changes = load_flag_file(path)
+        except InvalidFlag as exc:
+            raise CommandError(str(exc)) from exc
+        routes = [
+            _without_none(
+                {
+                    "route": change.route,
+                    "mode": change.mode.value,
+                    "percent": change.percent,
+                    "dry_run": change.dry_run,
+                }
+            )
+            for change in changes
+        ]
+        body = self._call(
+            "POST",
+            "/_strangler/routes/import",
+            json=_without_none(
+                {
+                    "routes": routes,
+                    "reason": reason or f"import {path.name}",
+                    "expected_version": expected_version,
+                }
+            ),
+        )
+        return {"version": body["version"], "routes": body["routes"]}
 
 
 def _without_none(values: dict[str, Any]) -> dict[str, Any]:
@@ -328,16 +361,28 @@ class LocalStore:
 
         return self._run(work)
 
-    def import_file(self, path: Path, reason: str | None) -> dict[str, Any]:
+    def import_file(
+        self, path: Path, reason: str | None, expected_version: int | None = None
+    ) -> dict[str, Any]:
+        """Import a flag file checked against the Resync apps' routes, all or nothing."""
         from proxy.errors import InvalidFlag
         from proxy.flagfile import import_flag_file
 
+        inventory = self._inventory()
+
         async def work(store: Any) -> Any:
-            return await import_flag_file(store, path, actor=self.actor, reason=reason)
+            return await import_flag_file(
+                store,
+                path,
+                actor=self.actor,
+                reason=reason,
+                expected_version=expected_version,
+                inventory=inventory,
+            )
 
         try:
             table = self._run(work)
-        except InvalidFlag as exc:  # a flag file that cannot be read or holds a bad entry
+        except InvalidFlag as exc:  # unreadable, a bad entry, or a route the apps refuse
             raise CommandError(str(exc)) from exc
         return {"version": table.version, "routes": len(table)}
 
@@ -512,8 +557,8 @@ def _flags(args: argparse.Namespace) -> int:
                 sys.stdout.write(target.read_text(encoding="utf-8"))
         return 0
     if not args.path:
-        raise CommandError("usage: flags import PATH [--reason R]")
-    body = backend.import_file(Path(args.path), args.reason)
+        raise CommandError("usage: flags import PATH [--reason R] [--expected-version V]")
+    body = backend.import_file(Path(args.path), args.reason, args.expected_version)
     print(
         f"imported {args.path}: version {body['version']}, {body['routes']} route(s) in the table"
     )
@@ -598,6 +643,9 @@ def build_parser() -> argparse.ArgumentParser:
     flags.add_argument("action", choices=("export", "import"))
     flags.add_argument("path", nargs="?", default=None)
     flags.add_argument("--reason", default=None)
+    flags.add_argument(
+        "--expected-version", type=int, default=None, help="import only at this table version"
+    )
     return parser
 
 

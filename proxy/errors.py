@@ -8,7 +8,8 @@ ProxyError                          anything the proxy raises on purpose
  ├── UnknownRoute                   a route key that is not in the route inventory or flag table
  ├── InvalidFlag (ValueError)       a mode, percent or route key that is not acceptable
  │    ├── FlagFileError             the same, found in a flag file (names the file and the route)
- │    └── RejectedChange            a change the route inventory does not allow (field, code)
+ │    ├── RejectedChange            a change the route inventory does not allow (field, code)
+ │    └── RejectedImport            changes (a flag file) some of which the inventory refuses
  ├── InvalidToken                   a bearer token the admin API's verifier refuses
  ├── AdminProblem                   an admin API request answered with a problem document
  ├── LifespanFailed                 an inner app failed its lifespan startup or shutdown
@@ -41,6 +42,7 @@ __all__ = [
     "MismatchStoreError",
     "ProxyError",
     "RejectedChange",
+    "RejectedImport",
     "RulesError",
     "StoreError",
     "StoreUnavailable",
@@ -105,6 +107,21 @@ class RejectedChange(InvalidFlag):
         super().__init__(message, route=route)
         self.field = field
         self.code = code
+
+
+class RejectedImport(InvalidFlag):
+    """A set of changes refused as a whole because some routes cannot take them.
+
+    ``rejections`` pairs each refused change's position with its :class:`RejectedChange`; the
+    message names every refused route, one per line.
+    """
+
+    def __init__(self, rejections: Sequence[tuple[int, RejectedChange]]) -> None:
+        self.rejections = list(rejections)
+        lines = "".join(f"\n  {exc.route}: {exc.reason}" for _, exc in self.rejections)
+        count = len(self.rejections)
+        message = f"{count} route(s) refused, nothing imported:{lines}"
+        super().__init__(message)
 
 
 class InvalidToken(ProxyError):

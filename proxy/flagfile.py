@@ -10,7 +10,10 @@ format::
     dry_run = false     # optional, shadow unsafe methods in a rolled-back transaction
 
 A mistake in the file (unknown mode, bad percent, unknown key, malformed route) fails loudly with
-the file and the route named, before anything is written to the store.
+the file and the route named, before anything is written to the store. Given the route
+inventory, an import is also checked as ``set`` checks one route (the route exists, the mode
+names only sides that serve it) and refused whole if any route fails; the first-start import
+leaves such routes out with a warning instead, so a stale file never stops the proxy.
 """
 
 from __future__ import annotations
@@ -23,12 +26,15 @@ from pathlib import Path
 import structlog
 import tomli_w
 
-from proxy.errors import FlagFileError, InvalidFlag, VersionConflict
+from proxy.changes import plan_import
+from proxy.errors import FlagFileError, InvalidFlag, RejectedImport, VersionConflict
+from proxy.inventory import Inventory
 from proxy.modes import FlagChange, FlagTable, parse_mode, parse_percent, split_route
 from proxy.stores.base import FlagStore
 
 __all__ = [
     "DEFAULT_FLAG_FILE",
+    "check_flag_file",
     "dump_flag_file",
     "ensure_initialised",
     "import_flag_file",
@@ -119,9 +125,17 @@ async def import_flag_file(
     actor: str,
     reason: str | None = None,
     expected_version: int | None = None,
+    inventory: Inventory | None = None,
 ) -> FlagTable:
-    """Apply every route of a flag file to the store in one change (routes not named stay)."""
+    """Apply every route of a flag file to the store in one change (routes not named stay).
+
+    With ``inventory``, every route is checked first as ``set`` would check it, and the whole
+    file is refused (:class:`FlagFileError` naming each bad route) if any fails: nothing is
+    written, so a file is never half imported.
+    """
     changes = load_flag_file(path)
+    if inventory is not None:
+        changes = check_flag_file(path, inventory, changes)
     return await store.set_flags(
         changes,
         actor=actor,
@@ -130,8 +144,39 @@ async def import_flag_file(
     )
 
 
+def check_flag_file(
+    path: str | Path, inventory: Inventory, changes: list[FlagChange]
+) -> list[FlagChange]:
+    """Return a file's changes if the inventory allows all of them, else raise FlagFileError."""
+    try:
+        return plan_import(inventory, FlagTable(version=0), changes)
+    except RejectedImport as exc:
+        raise FlagFileError(path, str(exc)) from exc
+
+
+def _known_changes(path: Path, inventory: Inventory, changes: list[FlagChange]) -> list[FlagChange]:
+    """Leave out (and log) the routes the inventory refuses; keep the others."""
+    try:
+        return plan_import(inventory, FlagTable(version=0), changes)
+    except RejectedImport as exc:
+        refused = {index for index, _ in exc.rejections}
+        for _, rejection in exc.rejections:
+            log.warning(
+                "flag_file_unknown_route" if rejection.field == "route" else "flag_file_bad_mode",
+                path=str(path),
+                route=rejection.route,
+                reason=rejection.reason,
+            )
+        kept = [change for index, change in enumerate(changes) if index not in refused]
+        return plan_import(inventory, FlagTable(version=0), kept)
+
+
 async def ensure_initialised(
-    store: FlagStore, flag_file: str | Path = DEFAULT_FLAG_FILE, *, actor: str = "bootstrap"
+    store: FlagStore,
+    flag_file: str | Path = DEFAULT_FLAG_FILE,
+    *,
+    actor: str = "bootstrap",
+    inventory: Inventory | None = None,
 ) -> FlagTable | None:
     """Import the flag file into a store that has no flags yet; return the table if imported.
 
@@ -139,8 +184,14 @@ async def ensure_initialised(
     before the emptiness check, so exactly one worker imports and the others see a conflict
     and leave the table alone. The file is validated even when the store is already populated,
     so a broken file is noticed at start rather than at the next fresh deployment.
+
+    With ``inventory``, a route it does not know (or a mode naming a side that does not serve the
+    route) is logged as ``flag_file_unknown_route`` (``flag_file_bad_mode``) and left out rather
+    than stored for the router to ignore; the proxy still starts.
     """
     changes = load_flag_file(flag_file)
+    if inventory is not None:
+        changes = _known_changes(Path(flag_file), inventory, changes)
     version = await store.version()
     if not await store.is_empty():
         return None

@@ -78,3 +78,26 @@ async def test_a_store_down_at_start_gets_the_flag_file_once_it_is_back(tmp_path
         ]
     finally:
         await proxy.shutdown()
+
+
+@pytest.mark.anyio
+async def test_first_start_warns_about_flag_file_routes_the_apps_do_not_serve(
+    tmp_path: Path,
+) -> None:
+    from structlog.testing import capture_logs
+
+    (tmp_path / "flags.toml").write_text(
+        '[routes."GET /api/items"]\nmode = "new"\n\n[routes."GET /gone"]\nmode = "new"\n'
+    )
+    proxy = make_proxy(make_settings(tmp_path))
+    with capture_logs() as logs:
+        await proxy.startup({})
+    try:
+        assert proxy.watcher.healthy
+        assert list(proxy.flags.flags) == ["GET /api/items"]
+        entry = proxy.table.get("GET /api/items")
+        assert entry is not None and entry.flag.mode is Mode.NEW
+        warnings = [e for e in logs if e["event"] == "flag_file_unknown_route"]
+        assert [(e["route"], e["log_level"]) for e in warnings] == [("GET /gone", "warning")]
+    finally:
+        await proxy.shutdown()

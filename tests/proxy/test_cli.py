@@ -169,6 +169,34 @@ def test_flags_import_of_a_bad_file_is_a_clear_error_not_a_traceback(
     assert _json(local_env, "routes")["version"] == 0
 
 
+def test_flags_import_refuses_routes_set_would_refuse_and_imports_nothing(
+    local_env: Path, tmp_path: Path
+) -> None:
+    path = tmp_path / "refused.toml"
+    path.write_text(
+        f'[routes."{AGENTS}"]\nmode = "new"\n\n'
+        '[routes."GET /nope"]\nmode = "new"\n\n'
+        '[routes."WS /api/v1/ws/chat/{agent_id}"]\nmode = "legacy"\n\n'
+        '[routes."GET /docs"]\nmode = "shadow"\n'
+    )
+    result = _cli(local_env, "flags", "import", str(path))
+    assert result.returncode == 1
+    assert result.stderr.startswith(f"resync-strangler: {path}: 3 route(s) refused")
+    assert "GET /nope: Unknown route GET /nope." in result.stderr
+    assert "WS /api/v1/ws/chat/{agent_id}: Mode legacy needs the legacy side" in result.stderr
+    assert "GET /docs: Mode shadow needs both sides" in result.stderr
+    body = _json(local_env, "routes")
+    assert body["version"] == 0 and _modes(body)[AGENTS] == "legacy"
+
+
+def test_flags_import_honours_the_expected_version(local_env: Path, tmp_path: Path) -> None:
+    path = tmp_path / "good.toml"
+    path.write_text(f'[routes."{AGENTS}"]\nmode = "new"\n')
+    result = _cli(local_env, "flags", "import", str(path), "--expected-version", "3")
+    assert result.returncode == 1 and "not the expected 3" in result.stderr
+    assert "version 1" in _ok(local_env, "flags", "import", str(path), "--expected-version", "0")
+
+
 def test_mismatches_lists_an_empty_store(local_env: Path) -> None:
     assert _json(local_env, "mismatches") == {"items": [], "total": 0, "limit": 50, "offset": 0}
 
@@ -256,6 +284,40 @@ def test_remote_validation_errors_name_the_field(
         capsys, "--url", remote, "--token", "admin-token", "set", "GET /x", "new", "--reason", "r"
     )
     assert code == 1 and "route: Unknown route GET /x." in err
+
+
+def test_remote_flags_import_is_checked_by_the_admin_api_all_or_nothing(
+    remote: str, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    auth = ["--url", remote, "--token", "admin-token"]
+    bad = tmp_path / "bad.toml"
+    bad.write_text(
+        '[routes."GET /api/items"]\nmode = "new"\n\n'
+        '[routes."GET /nope"]\nmode = "new"\n\n'
+        '[routes."WS /ws/echo"]\nmode = "legacy"\n\n'
+        '[routes."GET /legacy-only"]\nmode = "new"\n'
+    )
+    code, _, err = _run(capsys, *auth, "flags", "import", str(bad))
+    assert code == 1
+    assert "400: 3 route(s) refused, nothing imported." in err
+    assert "routes.1.route: GET /nope: Unknown route GET /nope." in err
+    assert "routes.2.mode: WS /ws/echo: Mode legacy needs the legacy side" in err
+    assert "routes.3.mode: GET /legacy-only: Mode new needs the new side" in err
+    before = _remote_json(capsys, *auth, "routes")
+    assert _modes(before)["GET /api/items"] == "legacy"
+
+    good = tmp_path / "good.toml"
+    good.write_text('[routes."GET /api/items"]\nmode = "canary"\npercent = 40\n')
+    stale = ["--expected-version", str(before["version"] + 5)]
+    code, _, err = _run(capsys, *auth, "flags", "import", str(good), *stale)
+    assert code == 1 and "409:" in err
+    code, out, _ = _run(capsys, *auth, "flags", "import", str(good), "--reason", "restore")
+    assert code == 0 and f"version {before['version'] + 1}" in out
+    after = _remote_json(capsys, *auth, "routes")
+    item = next(r for r in after["routes"] if r["route"] == "GET /api/items")
+    assert (item["mode"], item["percent"]) == ("canary", 40)
+    events = _remote_json(capsys, *auth, "events", "--limit", "1")
+    assert (events["items"][0]["actor"], events["items"][0]["reason"]) == ("alice", "restore")
 
 
 def test_flip_help_shows_the_cli_and_curl_commands() -> None:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from proxy.app import build_inventory
 from proxy.errors import FlagFileError, VersionConflict
 from proxy.flagfile import (
     DEFAULT_FLAG_FILE,
@@ -18,6 +19,7 @@ from proxy.flagfile import (
     import_flag_file,
     load_flag_file,
 )
+from proxy.inventory import Inventory
 from proxy.modes import FlagChange, FlagTable, Mode, RouteFlag
 from proxy.stores import FlagStore, SQLiteFlagStore
 from tests.proxy.flag_store_backends import BACKENDS, Backend, open_backend, postgres_database
@@ -311,3 +313,63 @@ async def test_import_applies_the_file_over_the_current_table(tmp_path: Path) ->
     assert (await store.events(limit=1))[0].reason == "import flags.toml"
     with pytest.raises(VersionConflict):
         await import_flag_file(store, path, actor="cli", expected_version=1)
+
+
+def sample_inventory() -> Inventory:
+    from tests.proxy.sample_apps import create_legacy_app, create_new_app
+
+    return build_inventory(create_legacy_app(), create_new_app())
+
+
+REFUSED_FILE = """\
+[routes."GET /api/items"]
+mode = "new"
+
+[routes."GET /nope"]
+mode = "new"
+
+[routes."WS /ws/echo"]
+mode = "legacy"
+
+[routes."GET /legacy-only"]
+mode = "new"
+"""
+
+
+async def test_import_with_the_inventory_refuses_the_whole_file_naming_each_bad_route(
+    tmp_path: Path,
+) -> None:
+    store = SQLiteFlagStore(tmp_path / "flags.db")
+    await store.open()
+    path = write(tmp_path, REFUSED_FILE)
+
+    with pytest.raises(FlagFileError) as refused:
+        await import_flag_file(store, path, actor="cli", inventory=sample_inventory())
+
+    message = str(refused.value)
+    assert "3 route(s) refused, nothing imported" in message
+    assert "GET /nope: Unknown route GET /nope." in message
+    assert "WS /ws/echo: Mode legacy needs the legacy side" in message
+    assert "GET /legacy-only: Mode new needs the new side" in message
+    assert "GET /api/items:" not in message
+    assert await store.is_empty()
+
+
+async def test_first_start_leaves_out_and_logs_routes_the_inventory_refuses(
+    tmp_path: Path,
+) -> None:
+    from structlog.testing import capture_logs
+
+    store = SQLiteFlagStore(tmp_path / "flags.db")
+    await store.open()
+    path = write(tmp_path, REFUSED_FILE)
+
+    with capture_logs() as logs:
+        table = await ensure_initialised(store, path, inventory=sample_inventory())
+
+    assert table is not None
+    assert list(table.flags) == ["GET /api/items"]
+    unknown = [e for e in logs if e["event"] == "flag_file_unknown_route"]
+    assert [e["route"] for e in unknown] == ["GET /nope"]
+    bad_mode = {e["route"] for e in logs if e["event"] == "flag_file_bad_mode"}
+    assert bad_mode == {"WS /ws/echo", "GET /legacy-only"}

@@ -195,6 +195,7 @@ def test_errors_carry_what_a_caller_needs_to_answer() -> None:
                 "MismatchStoreError",
                 "ProxyError",
                 "RejectedChange",
+                "RejectedImport",
                 "RulesError",
                 "StoreError",
                 "StoreUnavailable",
