@@ -65,15 +65,23 @@ AGENTS = [
 ]
 
 _AUDIT_QUERIES = [
-    ("why did the payroll stream stop", "I can report a job's status ('job NAME'), failed "
-     "jobs, workstations and the current plan."),
-    ("restart everything in abend", "3 jobs are in ABEND: ETL_LOAD_014, PAYROLL_EXTRACT_07, "
-     "REPORT_DAILY_22."),
-    ("what is the weather on CPU_MASTER", "I can report a job's status ('job NAME'), failed "
-     "jobs, workstations and the current plan."),
+    (
+        "why did the payroll stream stop",
+        "I can report a job's status ('job NAME'), failed jobs, workstations and the current plan.",
+    ),
+    (
+        "restart everything in abend",
+        "3 jobs are in ABEND: ETL_LOAD_014, PAYROLL_EXTRACT_07, REPORT_DAILY_22.",
+    ),
+    (
+        "what is the weather on CPU_MASTER",
+        "I can report a job's status ('job NAME'), failed jobs, workstations and the current plan.",
+    ),
     ("cancel the plan", "Current plan PLAN_20261126: 500 jobs, status RUNNING."),
-    ("show me job BACKUP_FULL_03", "Job BACKUP_FULL_03 on FTA_LINUX_02 is SUCC (stream "
-     "JS_BACKUP)."),
+    (
+        "show me job BACKUP_FULL_03",
+        "Job BACKUP_FULL_03 on FTA_LINUX_02 is SUCC (stream JS_BACKUP).",
+    ),
 ]
 _AUDIT_STATES = ["pending"] * 14 + ["approved"] * 9 + ["rejected"] * 7
 

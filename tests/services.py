@@ -158,12 +158,23 @@ class TwsSim:
         httpx.post(f"{self.base_url}/_control/reset", timeout=5).raise_for_status()
 
 
-def start_tws_sim(port: int | None = None, *, latency_ms: int = 0) -> tuple[subprocess.Popen[bytes], TwsSim]:
+def start_tws_sim(
+    port: int | None = None, *, latency_ms: int = 0
+) -> tuple[subprocess.Popen[bytes], TwsSim]:
     """Start ``python -m tws_sim`` on loopback and wait until it answers."""
     port = port or free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "tws_sim", "--host", "127.0.0.1", "--port", str(port),
-         "--latency-ms", str(latency_ms)],
+        [
+            sys.executable,
+            "-m",
+            "tws_sim",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--latency-ms",
+            str(latency_ms),
+        ],
         cwd=REPO_ROOT,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

@@ -64,9 +64,7 @@ def test_production_seed_creates_no_demo_users(tmp_path) -> None:
 def test_full_text_index_follows_inserts_and_deletes(database_url: str) -> None:
     engine = _engine(database_url)
     if engine.dialect.name == "postgresql":
-        query = text(
-            "SELECT COUNT(*) FROM rag_chunks WHERE tsv @@ to_tsquery('english', 'netman')"
-        )
+        query = text("SELECT COUNT(*) FROM rag_chunks WHERE tsv @@ to_tsquery('english', 'netman')")
     else:
         query = text("SELECT COUNT(*) FROM rag_chunks_fts WHERE rag_chunks_fts MATCH '\"netman\"'")
     with engine.begin() as conn:
