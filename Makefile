@@ -49,16 +49,18 @@ chromium:
 	    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; \
 	  else echo "chromium is missing: sudo apt-get install -y chromium (browser tests need it)"; fi; }
 
-test: $(STAMP) chromium
+test: lint chromium
 	$(PY) -m pytest
 
 # The dashboard's browser tests alone (headless Debian Chromium driven by Playwright).
 browser: $(STAMP) chromium
 	$(PY) -m pytest tests/dashboard -m browser
 
+# Lint and types are part of the build: make test runs this first.
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy legacy_flask resync_fastapi proxy tws_sim migrations loadtest
 
 # The Locust benchmark of every serving mode (server on core 0, Locust and the simulator on
 # core 1); BENCH_ARGS passes options, e.g. make bench BENCH_ARGS="--duration 60 --users 100".
