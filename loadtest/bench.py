@@ -317,7 +317,7 @@ def configure_proxy(base_url: str, system: System, scenario: Scenario) -> None:
 
 
 def proxy_notes(base_url: str, system: System, scenario: Scenario) -> list[str]:
-    """Read the proxy's /metrics: which side answered the route, and shadow outcomes."""
+    """Read the proxy's /metrics and /_strangler/stats: sides, shadow outcomes, latency."""
     from prometheus_client.parser import text_string_to_metric_families
 
     try:
@@ -343,7 +343,31 @@ def proxy_notes(base_url: str, system: System, scenario: Scenario) -> list[str]:
         notes.append(f"served by (whole run incl. warm-up, {total:.0f} requests): {split}")
     if shadow:
         notes.append("shadow: " + ", ".join(f"{k} {v:.0f}" for k, v in sorted(shadow.items())))
+    notes.extend(_side_latency(base_url, scenario))
     return notes
+
+
+def _side_latency(base_url: str, scenario: Scenario) -> list[str]:
+    """Per-side latency from the proxy's own rolling window (``GET /_strangler/stats``).
+
+    The proxy times each side from dispatch to its last byte, so this splits what Locust
+    reports under one request name, without the queueing before the proxy picked it up.
+    """
+    try:
+        admin = sign_in(base_url, "admin", ADMIN_PASSWORD)
+        body = httpx.get(f"{base_url}/_strangler/stats", headers=admin, timeout=10).json()
+    except (httpx.HTTPError, ValueError, KeyError) as exc:
+        return [f"/_strangler/stats unreadable: {exc}"]
+    sides = body.get("routes", {}).get(scenario.route, {})
+    parts = [
+        f"{side} {numbers['requests']} requests, p95 {numbers['p95_ms']:.0f} ms"
+        for side, numbers in sorted(sides.items())
+        if isinstance(numbers, dict) and "p95_ms" in numbers
+    ]
+    if not parts:
+        return []
+    window = body.get("window_seconds", "?")
+    return [f"per side, as the proxy timed them (its last {window} s): " + "; ".join(parts)]
 
 
 # -- one run -----------------------------------------------------------------------------------
