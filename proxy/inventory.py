@@ -126,6 +126,21 @@ def _flask_template(app: Any, rule: str) -> tuple[str, str]:
     return "".join(template), "".join(regex)
 
 
+def _side_routes(methods: Iterable[str], template: str, regex: str, side: str) -> list[Route]:
+    """One :class:`Route` per method of a path template served by ``side``."""
+    return [
+        Route(
+            key=route_key(method, template),
+            method=method,
+            path_template=template,
+            sides=frozenset({side}),
+            websocket=method == WEBSOCKET,
+            patterns=(regex,),
+        )
+        for method in methods
+    ]
+
+
 def inventory_from_flask(app: Any, *, side: str = LEGACY) -> list[Route]:
     """List the routes of a Flask app from its ``url_map`` (the ``static`` endpoint included)."""
     routes: list[Route] = []
@@ -135,17 +150,7 @@ def inventory_from_flask(app: Any, *, side: str = LEGACY) -> list[Route]:
             methods: Iterable[str] = [WEBSOCKET]
         else:
             methods = sorted(set(rule.methods or ()) - _IGNORED_METHODS)
-        for method in methods:
-            routes.append(
-                Route(
-                    key=route_key(method, template),
-                    method=method,
-                    path_template=template,
-                    sides=frozenset({side}),
-                    websocket=method == WEBSOCKET,
-                    patterns=(regex,),
-                )
-            )
+        routes.extend(_side_routes(methods, template, regex, side))
     return routes
 
 
@@ -196,17 +201,7 @@ def inventory_from_fastapi(app: Any, *, side: str = NEW) -> list[Route]:
             methods: Iterable[str] = [WEBSOCKET]
         else:
             methods = sorted(set(view.methods or ()) - _IGNORED_METHODS)
-        for method in methods:
-            routes.append(
-                Route(
-                    key=route_key(method, template),
-                    method=method,
-                    path_template=template,
-                    sides=frozenset({side}),
-                    websocket=method == WEBSOCKET,
-                    patterns=(regex,),
-                )
-            )
+        routes.extend(_side_routes(methods, template, regex, side))
     return routes
 
 
