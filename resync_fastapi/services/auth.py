@@ -69,22 +69,30 @@ class AuthenticatedUser:
         }
 
 
-async def _load_user(conn: AsyncConnection, claims: TokenClaims) -> Any:
-    ids = [claims.token_id, claims.session_id]
+def _user_by_token_statement() -> sa.Select[Any]:
+    """Build, once, the one query behind every authenticated request.
+
+    The user row and whether the token's ``jti`` or ``sid`` is revoked, in one round trip; the
+    values are bound per execution, so no statement is built or cache-keyed per request.
+    """
+    u = tables.users.c
+    token_id = tables.revoked_tokens.c.token_id
     revoked = (
-        sa.select(sa.literal(1))
-        .where(tables.revoked_tokens.c.token_id.in_(ids))
-        .exists()
+        sa.exists()
+        .where(sa.or_(token_id == sa.bindparam("jti"), token_id == sa.bindparam("sid")))
         .label("revoked")
     )
-    u = tables.users.c
-    row = (
-        await conn.execute(
-            sa.select(u.id, u.username, u.role, u.full_name, u.email, u.created_at, revoked).where(
-                u.username == claims.subject
-            )
-        )
-    ).first()
+    return sa.select(u.id, u.username, u.role, u.full_name, u.email, u.created_at, revoked).where(
+        u.username == sa.bindparam("subject")
+    )
+
+
+_USER_BY_TOKEN = _user_by_token_statement()
+
+
+async def _load_user(conn: AsyncConnection, claims: TokenClaims) -> Any:
+    params = {"subject": claims.subject, "jti": claims.token_id, "sid": claims.session_id}
+    row = (await conn.execute(_USER_BY_TOKEN, params)).first()
     if row is None or row.revoked or row.role != claims.role:
         raise InvalidToken()
     return row

@@ -13,7 +13,7 @@ from resync_fastapi.api.v1.params import Limit, Offset
 from resync_fastapi.core.exceptions import NotFound
 from resync_fastapi.core.routing import ResyncRoute
 from resync_fastapi.db import tables
-from resync_fastapi.db.pages import fetch_page
+from resync_fastapi.db.pages import PageQuery, fetch_page
 from resync_fastapi.models import AgentDetailOut, AgentOut, Page, problem_responses
 
 __all__ = ["router"]
@@ -24,6 +24,7 @@ router = APIRouter(
 
 _a = tables.agents.c
 _LIST_COLUMNS = (_a.id, _a.name, _a.agent_type, _a.role, _a.goal, _a.tools, _a.model_name)
+_LIST_PAGE = PageQuery.of(sa.select(*_LIST_COLUMNS).order_by(_a.id))
 
 
 def _agent(row: Any) -> dict[str, Any]:
@@ -37,9 +38,7 @@ async def list_agents(
     user: CurrentUser, conn: DbConn, limit: Limit = 50, offset: Offset = 0
 ) -> dict[str, Any]:
     """List the agents, ordered by id."""
-    rows, total = await fetch_page(
-        conn, sa.select(*_LIST_COLUMNS).order_by(_a.id), limit=limit, offset=offset
-    )
+    rows, total = await fetch_page(conn, _LIST_PAGE, limit=limit, offset=offset)
     return {
         "items": [_agent(row) for row in rows],
         "total": total,

@@ -15,7 +15,7 @@ from resync_fastapi.core.exceptions import Conflict
 from resync_fastapi.core.routing import ResyncRoute
 from resync_fastapi.core.security import hash_password
 from resync_fastapi.db import tables, utcnow
-from resync_fastapi.db.pages import fetch_page
+from resync_fastapi.db.pages import PageQuery, fetch_page
 from resync_fastapi.models import Page, UserCreateIn, UserOut, problem_responses
 
 __all__ = ["router"]
@@ -26,6 +26,7 @@ router = APIRouter(
 
 _u = tables.users.c
 _PUBLIC = (_u.id, _u.username, _u.role, _u.full_name, _u.email, _u.created_at)
+_LIST_PAGE = PageQuery.of(sa.select(*_PUBLIC).order_by(_u.id))
 
 
 @router.get("", response_model=Page[UserOut], responses=problem_responses(400))
@@ -33,9 +34,7 @@ async def list_users(
     admin: RequireAdmin, conn: DbConn, limit: Limit = 50, offset: Offset = 0
 ) -> dict[str, Any]:
     """List users, ordered by id."""
-    rows, total = await fetch_page(
-        conn, sa.select(*_PUBLIC).order_by(_u.id), limit=limit, offset=offset
-    )
+    rows, total = await fetch_page(conn, _LIST_PAGE, limit=limit, offset=offset)
     return {
         "items": rows,
         "total": total,
