@@ -22,7 +22,7 @@ docs/api.md)::
         ├── ServiceUnavailable        503 unavailable (readiness only)
         └── UpstreamTimeout           504 upstream-timeout
 
-Low-level failures (aiohttp, SQLAlchemy) are translated where they happen with
+Low-level failures (httpx, SQLAlchemy) are translated where they happen with
 ``raise ... from exc``; :func:`install_exception_handlers` renders every ``ApiError`` and the
 framework's own 404/405/validation errors as problem bodies so no answer differs from the
 legacy app's.

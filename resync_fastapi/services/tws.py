@@ -1,4 +1,4 @@
-"""Call the TWS (HWA) REST API over one pooled :class:`TwsHttp`.
+"""Call the TWS (HWA) REST API over one pooled ``httpx.AsyncClient``.
 
 Failures are translated at this boundary into the problems docs/api.md names: a timeout
 (including waiting for a pooled connection) is 504; a refused or reset connection, a 5xx, any
@@ -8,11 +8,12 @@ path is the job's 404.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
-from resync_fastapi.core.exceptions import NotFound, UpstreamError
-from resync_fastapi.services.tws_transport import TwsHttp
+import httpx
+
+from resync_fastapi.core.exceptions import NotFound, UpstreamError, UpstreamTimeout
+from resync_fastapi.services.tws_transport import AiohttpTransport
 
 __all__ = ["JOB_STATUSES", "TwsClient", "create_http_client"]
 
@@ -25,9 +26,15 @@ MAX_PAGE = 1000
 
 def create_http_client(
     base_url: str, user: str, password: str, timeout: float, max_connections: int
-) -> TwsHttp:
+) -> httpx.AsyncClient:
     """Build the app's one pooled client to TWS (created in the lifespan, closed with it)."""
-    return TwsHttp(base_url, user, password, timeout, max_connections)
+    return httpx.AsyncClient(
+        base_url=base_url.rstrip("/") + "/",
+        auth=httpx.BasicAuth(user, password),
+        timeout=httpx.Timeout(timeout),
+        transport=AiohttpTransport(max_connections=max_connections),
+        headers={"Accept": "application/json"},
+    )
 
 
 def pick(source: Any, keys: tuple[str, ...]) -> dict[str, Any]:
@@ -54,19 +61,24 @@ def _total(body: dict[str, Any]) -> int:
 class TwsClient:
     """The few TWS calls the API makes, each returning decoded JSON."""
 
-    def __init__(self, http: TwsHttp) -> None:
+    def __init__(self, http: httpx.AsyncClient) -> None:
         self._http = http
 
     async def _get(
         self, path: str, params: dict[str, Any] | None = None, *, job_id: str | None = None
     ) -> dict[str, Any]:
-        status, content = await self._http.get(path, params)
-        if status == 404 and job_id is not None:
+        try:
+            response = await self._http.get(path.lstrip("/"), params=params)
+        except httpx.TimeoutException as exc:
+            raise UpstreamTimeout() from exc
+        except httpx.HTTPError as exc:
+            raise UpstreamError("TWS is unreachable.") from exc
+        if response.status_code == 404 and job_id is not None:
             raise NotFound(f"Job {job_id} not found.")
-        if status != 200:
+        if response.status_code != 200:
             raise UpstreamError()
         try:
-            body = json.loads(content)
+            body = response.json()
         except ValueError as exc:
             raise UpstreamError() from exc
         if not isinstance(body, dict):

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Annotated, Any
 
+import httpx
 from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -22,7 +23,6 @@ from resync_fastapi.core.security import TokenService
 from resync_fastapi.db.transaction import finish, is_dry_run
 from resync_fastapi.services.auth import AuthenticatedUser, authenticate
 from resync_fastapi.services.tws import TwsClient
-from resync_fastapi.services.tws_transport import TwsHttp
 
 __all__ = [
     "AppSettings",
@@ -71,7 +71,7 @@ async def _tokens(request: Request) -> TokenService:
 
 
 async def _tws(request: Request) -> TwsClient:
-    http: TwsHttp = request.app.state.tws_http
+    http: httpx.AsyncClient = request.app.state.tws_http
     return TwsClient(http)
 
 
