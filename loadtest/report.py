@@ -7,9 +7,11 @@ promise, and the proxy's cost (issue 4) as throughput ratios to the bare servers
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import platform
+import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from importlib import metadata
@@ -25,7 +27,9 @@ __all__ = [
     "LATENCY_PROMISE",
     "MEMORY_PROMISE",
     "THROUGHPUT_PROMISE",
+    "caveats",
     "cpu_ms_per_request",
+    "main",
     "migration_rows",
     "overhead_rows",
     "write_report",
@@ -171,6 +175,33 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     return "\n".join(lines)
 
 
+STARVED_CPU = 0.8  # a pinned server below this CPU share was waiting or starved
+BUSY_MACHINE = 2.0  # 1-minute load average above the two cores' worth of work
+
+
+def caveats(results: Sequence[RunResult]) -> list[str]:
+    """Say which runs the machine disturbed, so nobody reads too much into their rps."""
+    found = []
+    starved = [
+        f"{r.scenario}/{r.system} ({r.usage.cpu_share:.0%} CPU, load {r.load_avg:.1f})"
+        for r in results
+        if r.ok and r.usage and r.load_avg is not None
+        and r.usage.cpu_share < STARVED_CPU and r.load_avg > BUSY_MACHINE
+    ]  # fmt: skip
+    if starved:
+        found.append(
+            "The server got less than 80 % of its pinned core while the machine was busy with "
+            f"other work in: {', '.join(starved)}. Their rps and latency understate the server; "
+            "compare CPU ms/req for these."
+        )
+    client_bound = [
+        f"{r.scenario}/{r.system}" for r in results if r.ok and (r.client_cpu or 0) > 0.9
+    ]
+    if client_bound:
+        found.append(f"Locust used over 90 % of its core in: {', '.join(client_bound)}.")
+    return found
+
+
 def _result_row(result: RunResult) -> list[str]:
     load = "-" if result.load_avg is None else f"{result.load_avg:.1f}"
     if not result.ok:
@@ -314,6 +345,9 @@ def write_report(results: Sequence[RunResult], settings: BenchSettings, folder: 
     charts = _charts(results, scenarios, systems, folder)
     if charts:
         lines += ["## Charts", ""] + [f"![{name[:-4]}]({name})" for name in charts] + [""]
+    found = caveats(results)
+    if found:
+        lines += ["## Caveats found in these runs", ""] + [f"- {c}" for c in found] + [""]
     details = [r for r in results if r.notes or r.missed or r.error]
     if details:
         lines += ["## Per-run notes", ""]
@@ -337,13 +371,66 @@ def write_report(results: Sequence[RunResult], settings: BenchSettings, folder: 
     report = folder / "report.md"
     report.write_text("\n".join(lines), encoding="utf-8")
     raw = {
-        "settings": {k: str(v) for k, v in vars_of(settings).items()},
+        "settings": {k: _plain(v) for k, v in vars_of(settings).items()},
         "runs": [r.to_json() for r in results],
     }
     (folder / "results.json").write_text(json.dumps(raw, indent=2) + "\n", encoding="utf-8")
     return report
 
 
+def _plain(value: object) -> object:
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, tuple):
+        return list(value)
+    return value
+
+
 def vars_of(settings: BenchSettings) -> dict[str, object]:
     """The settings as a dict (a slotted dataclass has no ``__dict__``)."""
     return {name: getattr(settings, name) for name in settings.__dataclass_fields__}
+
+
+def _coerce(value: object, kind: str) -> object:
+    """Turn a ``results.json`` setting back into its field's type (older files hold strings)."""
+    if isinstance(value, str) and kind != "str":
+        value = None if value == "None" else value
+        if (isinstance(value, str) and value[:1] in "([") or value in ("True", "False"):
+            value = ast.literal_eval(str(value))
+    if value is None:
+        return None
+    if kind.startswith("tuple") and isinstance(value, list | tuple):
+        return tuple(value)
+    if kind == "Path":
+        return Path(str(value))
+    if kind.startswith("int"):
+        return int(value)  # type: ignore[call-overload]
+    if kind.startswith("float"):
+        return float(value)  # type: ignore[arg-type]
+    return value
+
+
+def _settings_from(raw: dict[str, object]) -> BenchSettings:
+    """Rebuild :class:`BenchSettings` from the ``settings`` of a ``results.json``."""
+    from loadtest.bench import BenchSettings
+
+    fields = BenchSettings.__dataclass_fields__
+    values = {name: _coerce(raw[name], str(fields[name].type)) for name in fields if name in raw}
+    return BenchSettings(**values)  # type: ignore[arg-type]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Render ``report.md`` and the charts again from a report folder's ``results.json``."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if len(args) != 1:
+        print("usage: python -m loadtest.report loadtest/reports/<folder>", file=sys.stderr)
+        return 2
+    folder = Path(args[0])
+    raw = json.loads((folder / "results.json").read_text(encoding="utf-8"))
+    results = [RunResult.from_json(run) for run in raw["runs"]]
+    print(write_report(results, _settings_from(raw["settings"]), folder))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -93,3 +93,14 @@ class RunResult:
         if self.stats is not None:
             data["stats"]["fail_ratio"] = self.stats.fail_ratio
         return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> RunResult:
+        """Rebuild a result from :meth:`to_json`'s dict (to render a report again)."""
+        fields = dict(data)
+        if fields.get("stats") is not None:
+            stats = {k: v for k, v in fields["stats"].items() if k != "fail_ratio"}
+            fields["stats"] = RequestStats(**stats)
+        if fields.get("usage") is not None:
+            fields["usage"] = UsageSummary(**fields["usage"])
+        return cls(**fields)

@@ -6,7 +6,14 @@ import json
 from pathlib import Path
 
 from loadtest.bench import BenchSettings
-from loadtest.report import cpu_ms_per_request, migration_rows, overhead_rows, write_report
+from loadtest.report import (
+    caveats,
+    cpu_ms_per_request,
+    migration_rows,
+    overhead_rows,
+    write_report,
+)
+from loadtest.report import main as report_main
 from loadtest.results import RequestStats, RunResult
 from loadtest.usage import UsageSummary
 
@@ -103,3 +110,31 @@ def test_report_has_the_tables_charts_failed_runs_and_raw_numbers(tmp_path: Path
     raw = json.loads((tmp_path / "results.json").read_text())
     assert [run["system"] for run in raw["runs"]] == [r.system for r in RESULTS]
     assert raw["runs"][2]["stats"]["rps"] == 600.0
+
+
+def test_report_renders_again_from_its_results_json(tmp_path: Path) -> None:
+    settings = BenchSettings(duration=20, users=40, latency_ms=5, command="python -m x")
+    first = write_report(RESULTS, settings, tmp_path).read_text()
+    (tmp_path / "report.md").unlink()
+
+    assert report_main([str(tmp_path)]) == 0
+
+    again = (tmp_path / "report.md").read_text()
+    table = first.split("## Results", 1)[1].split("## Charts", 1)[0]
+    assert table == again.split("## Results", 1)[1].split("## Charts", 1)[0]
+    assert "40 users" in again
+    assert "latency 5 ms" in again
+
+
+def test_starved_runs_are_called_out() -> None:
+    starved = result("gunicorn", 100.0, 100.0, 100.0)
+    starved.usage = UsageSummary(110.0, 100.0, 100, cpu_share=0.4)
+    starved.load_avg = 6.5
+    calm = result("uvicorn", 100.0, 100.0, 100.0)
+    calm.usage = UsageSummary(110.0, 100.0, 100, cpu_share=0.4)
+    calm.load_avg = 0.9  # waiting, not starved: the machine was idle
+
+    (caveat,) = caveats([starved, calm])
+
+    assert "agents/gunicorn (40% CPU, load 6.5)" in caveat
+    assert "uvicorn" not in caveat
