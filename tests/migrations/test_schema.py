@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 from sqlalchemy import create_engine, inspect, pool, text
 
@@ -110,3 +113,26 @@ def test_seeded_timestamps_are_written_like_the_apps_write_them(tmp_path) -> Non
             text("SELECT created_at FROM audit_items UNION ALL SELECT created_at FROM users")
         ).scalars()
         assert all(stamp.endswith(".000000") for stamp in stamps)
+
+
+def test_the_url_helpers_do_not_load_alembic_until_the_schema_is_asked_for() -> None:
+    script = (
+        "import sys, migrations\n"
+        "assert migrations.sync_engine_url('sqlite:///x.db') == 'sqlite:///x.db'\n"
+        "assert callable(migrations.seed)\n"
+        "assert 'alembic' not in sys.modules, 'alembic loaded with the URL helpers'\n"
+        "from migrations import upgrade, current_revision\n"
+        "assert upgrade is migrations.upgrade and callable(current_revision)\n"
+        "assert 'alembic' in sys.modules\n"
+        "print('ok')\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "ok"
+
+
+def test_an_unknown_name_is_still_an_attribute_error() -> None:
+    with pytest.raises(AttributeError, match="no_such_thing"):
+        migrations.no_such_thing  # noqa: B018
