@@ -16,6 +16,7 @@ apps: :mod:`proxy.resync` composes them.
 from __future__ import annotations
 
 import asyncio
+import gc
 import inspect
 from pathlib import Path
 from typing import Any
@@ -40,7 +41,7 @@ from proxy.table import RouteTable
 from proxy.types import ASGIApp, Message, Receive, Scope, Send
 from proxy.watcher import FlagWatcher
 
-__all__ = ["ADMIN_PREFIX", "StranglerProxy", "build_inventory", "create_proxy"]
+__all__ = ["ADMIN_PREFIX", "StranglerProxy", "build_inventory", "create_proxy", "freeze_heap"]
 
 ADMIN_PREFIX = "/_strangler"
 METRICS_PATH = "/metrics"
@@ -200,11 +201,13 @@ class StranglerProxy:
             await self.store.close()
             raise
         self._flusher = asyncio.create_task(self._flush_logs(), name="access-log-flush")
+        frozen = freeze_heap() if self.settings.gc_freeze else 0
         log.info(
             "proxy_started",
             routes=len(self.inventory),
             version=self.table.version,
             legacy_threads=self.settings.legacy_threads,
+            gc_frozen_objects=frozen,
         )
 
     async def _check_flag_file(self) -> None:
@@ -249,6 +252,20 @@ class StranglerProxy:
             if inspect.isawaitable(closing):
                 await closing
             await asyncio.to_thread(self.legacy.close)
+
+
+def freeze_heap() -> int:
+    """Collect, then freeze every object alive now; return how many objects are frozen.
+
+    Both apps, their routers, schemas, ORM mappers and every imported module live as long as
+    the process. Left in the collector's oldest generation, each full collection walks all of
+    them (hundreds of thousands of objects, tens of milliseconds a time, several times a second
+    under load). Frozen, they are never scanned; objects that requests create are collected as
+    before, and a frozen object whose last reference goes is still freed by reference counting.
+    """
+    gc.collect()
+    gc.freeze()
+    return gc.get_freeze_count()
 
 
 def create_proxy(

@@ -25,7 +25,7 @@ import getpass
 import json
 import os
 import sys
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -429,12 +429,46 @@ def print_flip_help(base_url: str, out: Any = None) -> None:
     out.flush()
 
 
+# glibc's mallopt() parameter for the number of malloc arenas.
+_M_ARENA_MAX = -8
+
+
+def tune_server_process(environ: MutableMapping[str, str] | None = None) -> None:
+    """Set what a serving process (and the workers it spawns) should run with, unless set.
+
+    * ``STRANGLER_GC_FREEZE=true``: each worker freezes its startup heap (see
+      :func:`proxy.app.freeze_heap`).
+    * ``MALLOC_ARENA_MAX=2``: glibc gives every thread that allocates its own arena, up to eight
+      per core; the a2wsgi pool and the thread-offloaded I/O would each grow one and keep it.
+      Workers read the variable at start; this process is told through ``mallopt``.
+    """
+    this_process = environ is None
+    environ = os.environ if environ is None else environ
+    environ.setdefault("STRANGLER_GC_FREEZE", "true")
+    if "MALLOC_ARENA_MAX" not in environ:
+        environ["MALLOC_ARENA_MAX"] = "2"
+        if this_process:
+            _limit_malloc_arenas(2)
+
+
+def _limit_malloc_arenas(count: int) -> bool:
+    """Ask glibc for at most ``count`` malloc arenas in this process; false where unsupported."""
+    import ctypes
+
+    if not sys.platform.startswith("linux"):
+        return False
+    # The symbols already loaded into this process: glibc's mallopt, or none (musl, others).
+    mallopt = getattr(ctypes.CDLL(None), "mallopt", None)
+    return mallopt is not None and bool(mallopt(_M_ARENA_MAX, count))
+
+
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from proxy.accesslog import configure_logging
 
     configure_logging(os.environ.get("RESYNC_LOG_LEVEL", "INFO"))
+    tune_server_process()
     print_flip_help(f"http://{args.host}:{args.port}")
     uvicorn.run(
         "proxy.resync:create_resync_proxy",

@@ -7,6 +7,7 @@ request costs two dict lookups, not a ``labels()`` call each.
 
 from __future__ import annotations
 
+import gc
 from collections import defaultdict
 
 from prometheus_client import CONTENT_TYPE_LATEST as CONTENT_TYPE
@@ -45,6 +46,12 @@ class ProxyMetrics:
             "1 when the flag store answered the last time it was asked, else 0.",
             registry=self.registry,
         )
+        self.gc_frozen_objects = Gauge(
+            "strangler_gc_frozen_objects",
+            "Objects in the garbage collector's permanent generation (STRANGLER_GC_FREEZE).",
+            registry=self.registry,
+        )
+        self.gc_frozen_objects.set_function(gc.get_freeze_count)
         self.shadow_total = Counter(
             "strangler_shadow_total",
             "Shadow comparisons by route key and result (match, mismatch, error, dropped).",

@@ -25,6 +25,10 @@ class ProxySettings(BaseSettings):
     legacy_send_queue: int = Field(default=10, ge=1)
     served_by_headers: bool = True
     access_log: bool = True
+    # Once started, move everything the apps built at import and startup into the collector's
+    # permanent generation (gc.freeze): full collections then scan only what requests allocate.
+    # Process-wide, so off for an embedded proxy; ``resync-strangler serve`` turns it on.
+    gc_freeze: bool = False
     stats_window: int = Field(default=60, ge=1, le=3600)
     shadow_sample_rate: float = Field(default=1.0, ge=0.0, le=1.0)
     shadow_max_concurrency: int = Field(default=8, ge=1)

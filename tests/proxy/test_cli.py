@@ -15,7 +15,7 @@ import httpx
 import pytest
 import structlog
 
-from proxy.cli import main, print_flip_help
+from proxy.cli import main, print_flip_help, tune_server_process
 from tests.proxy.harness import make_proxy, make_settings, serve
 from tests.services import REPO_ROOT
 
@@ -343,3 +343,13 @@ def test_python_dash_m_proxy_runs_the_cli() -> None:
     assert result.returncode == 0
     for command in ("serve", "routes", "set", "kill-switch", "events", "mismatches", "parity"):
         assert command in result.stdout
+
+
+def test_serve_tunes_its_workers_unless_told_otherwise() -> None:
+    environ: dict[str, str] = {}
+    tune_server_process(environ)
+    assert environ == {"STRANGLER_GC_FREEZE": "true", "MALLOC_ARENA_MAX": "2"}
+
+    chosen = {"STRANGLER_GC_FREEZE": "false", "MALLOC_ARENA_MAX": "8"}
+    tune_server_process(chosen)
+    assert chosen == {"STRANGLER_GC_FREEZE": "false", "MALLOC_ARENA_MAX": "8"}

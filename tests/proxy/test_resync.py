@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -328,3 +329,22 @@ def test_the_chat_websocket_reaches_the_new_app_through_the_proxy(
         with pytest.raises(ConnectionClosed) as closed:
             socket.recv(timeout=10)
         assert closed.value.rcvd is not None and closed.value.rcvd.code == 1008
+
+
+def test_serve_freezes_the_startup_heap_of_its_worker(served: tuple[str, Path]) -> None:
+    base_url, log = served
+    started = [
+        json.loads(line)
+        for line in log.read_text().splitlines()
+        if line.startswith("{") and '"proxy_started"' in line
+    ]
+    assert len(started) == 1
+    # Both apps, their routers and every imported module: far more than a bare interpreter.
+    assert started[0]["gc_frozen_objects"] > 50_000
+    exposition = httpx.get(f"{base_url}/metrics", timeout=10).text
+    gauge = [
+        line for line in exposition.splitlines() if line.startswith("strangler_gc_frozen_objects ")
+    ]
+    assert len(gauge) == 1
+    # Frozen objects are still freed when their last reference goes, so the count only drops.
+    assert 50_000 < float(gauge[0].split()[1]) <= started[0]["gc_frozen_objects"]

@@ -30,3 +30,10 @@ def test_a_mismatch_db_path_is_kept(monkeypatch: pytest.MonkeyPatch, tmp_path: P
 def test_the_mismatch_db_defaults_to_a_shared_file(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("STRANGLER_MISMATCH_DB", raising=False)
     assert ProxySettings().mismatch_db == Path("var/strangler-mismatches.db")
+
+
+def test_the_heap_is_not_frozen_unless_asked(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("STRANGLER_GC_FREEZE", raising=False)
+    assert ProxySettings().gc_freeze is False
+    monkeypatch.setenv("STRANGLER_GC_FREEZE", "true")
+    assert ProxySettings().gc_freeze is True
