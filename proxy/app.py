@@ -23,7 +23,7 @@ from typing import Any
 
 import structlog
 
-from proxy.accesslog import AccessLog
+from proxy.accesslog import AccessLog, buffer_stdout, flush_stdout
 from proxy.auth import TokenVerifier
 from proxy.dispatch import Dispatcher
 from proxy.errors import StoreError
@@ -200,6 +200,7 @@ class StranglerProxy:
             await self.watcher.stop()
             await self.store.close()
             raise
+        buffered = buffer_stdout() if self.settings.buffer_stdout else False
         self._flusher = asyncio.create_task(self._flush_logs(), name="access-log-flush")
         frozen = freeze_heap() if self.settings.gc_freeze else 0
         log.info(
@@ -208,6 +209,7 @@ class StranglerProxy:
             version=self.table.version,
             legacy_threads=self.settings.legacy_threads,
             gc_frozen_objects=frozen,
+            stdout_buffered=buffered,
         )
 
     async def _check_flag_file(self) -> None:
@@ -233,6 +235,7 @@ class StranglerProxy:
         while True:
             await asyncio.sleep(interval)
             self.access_log.flush()
+            flush_stdout()
 
     async def shutdown(self) -> None:
         """Stop watching, finish shadow work, stop the new app, close the store and the pool."""
@@ -241,6 +244,7 @@ class StranglerProxy:
             await asyncio.gather(self._flusher, return_exceptions=True)
             self._flusher = None
         self.access_log.flush()
+        flush_stdout()
         await self.watcher.stop()
         runner = self.shadow_runner
         if runner is not None and hasattr(runner, "aclose"):

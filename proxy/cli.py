@@ -438,6 +438,8 @@ def tune_server_process(environ: MutableMapping[str, str] | None = None) -> None
 
     * ``STRANGLER_GC_FREEZE=true``: each worker freezes its startup heap (see
       :func:`proxy.app.freeze_heap`).
+    * ``STRANGLER_BUFFER_STDOUT=true``: log lines leave in batches, not one ``write()`` each
+      (see :func:`proxy.accesslog.buffer_stdout`).
     * ``MALLOC_ARENA_MAX=2``: glibc gives every thread that allocates its own arena, up to eight
       per core; the a2wsgi pool and the thread-offloaded I/O would each grow one and keep it.
       Workers read the variable at start; this process is told through ``mallopt``.
@@ -445,6 +447,7 @@ def tune_server_process(environ: MutableMapping[str, str] | None = None) -> None
     this_process = environ is None
     environ = os.environ if environ is None else environ
     environ.setdefault("STRANGLER_GC_FREEZE", "true")
+    environ.setdefault("STRANGLER_BUFFER_STDOUT", "true")
     if "MALLOC_ARENA_MAX" not in environ:
         environ["MALLOC_ARENA_MAX"] = "2"
         if this_process:

@@ -29,6 +29,9 @@ class ProxySettings(BaseSettings):
     # permanent generation (gc.freeze): full collections then scan only what requests allocate.
     # Process-wide, so off for an embedded proxy; ``resync-strangler serve`` turns it on.
     gc_freeze: bool = False
+    # Gather stdout (log lines) into 64 KiB writes flushed every half second instead of one
+    # write per line (see proxy.accesslog.buffer_stdout); ``resync-strangler serve`` turns it on.
+    buffer_stdout: bool = False
     stats_window: int = Field(default=60, ge=1, le=3600)
     shadow_sample_rate: float = Field(default=1.0, ge=0.0, le=1.0)
     shadow_max_concurrency: int = Field(default=8, ge=1)

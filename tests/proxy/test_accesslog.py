@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import pty
+import subprocess
+import sys
 from pathlib import Path
 
 import httpx
@@ -12,6 +16,7 @@ import pytest
 from proxy.accesslog import AccessLog
 from proxy.app import StranglerProxy
 from tests.proxy.harness import make_proxy, make_settings
+from tests.services import REPO_ROOT
 
 pytestmark = pytest.mark.anyio
 
@@ -99,3 +104,66 @@ def test_the_stream_is_asked_whether_it_is_a_terminal_once_not_per_line(
         )
     assert len(stream.getvalue().splitlines()) == 3
     assert (stream.isatty_calls, stream.flushes) == (1, flushes)
+
+
+_BUFFERED_CHILD = """
+import os, sys
+from proxy.accesslog import buffer_stdout, configure_logging, flush_stdout
+import structlog
+configure_logging()
+print("before", flush=True)
+assert buffer_stdout() is True, "stdout to a file should be buffered"
+structlog.get_logger("t").info("held")
+sys.stdout.write("also held\\n")
+size = os.fstat(1).st_size
+sys.stderr.write(f"{size}\\n")
+flush_stdout()
+sys.stderr.write(f"{os.fstat(1).st_size}\\n")
+"""
+
+
+def test_buffered_stdout_holds_lines_until_flushed_even_when_unbuffered(tmp_path: Path) -> None:
+    out = tmp_path / "stdout.txt"
+    with out.open("wb") as stdout:
+        done = subprocess.run(
+            [sys.executable, "-c", _BUFFERED_CHILD],
+            stdout=stdout,
+            stderr=subprocess.PIPE,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            cwd=REPO_ROOT,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    assert done.returncode == 0, done.stderr
+    before_flush, after_flush = (int(value) for value in done.stderr.split())
+    lines = out.read_text().splitlines()
+    assert before_flush == len("before\n")  # the structlog line and the write were held
+    assert after_flush == out.stat().st_size
+    assert lines[0] == "before"
+    assert json.loads(lines[1])["event"] == "held"
+    assert lines[2] == "also held"
+
+
+def test_a_terminal_keeps_its_line_by_line_output() -> None:
+    primary, secondary = pty.openpty()
+    try:
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                "import sys\nfrom proxy.accesslog import buffer_stdout\n"
+                "sys.stderr.write(str(buffer_stdout()))",
+            ],
+            stdout=secondary,
+            stderr=subprocess.PIPE,
+            cwd=REPO_ROOT,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    finally:
+        os.close(primary)
+        os.close(secondary)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == "False"

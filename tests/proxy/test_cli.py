@@ -348,8 +348,20 @@ def test_python_dash_m_proxy_runs_the_cli() -> None:
 def test_serve_tunes_its_workers_unless_told_otherwise() -> None:
     environ: dict[str, str] = {}
     tune_server_process(environ)
-    assert environ == {"STRANGLER_GC_FREEZE": "true", "MALLOC_ARENA_MAX": "2"}
+    assert environ == {
+        "STRANGLER_GC_FREEZE": "true",
+        "STRANGLER_BUFFER_STDOUT": "true",
+        "MALLOC_ARENA_MAX": "2",
+    }
 
-    chosen = {"STRANGLER_GC_FREEZE": "false", "MALLOC_ARENA_MAX": "8"}
+    chosen = {
+        "STRANGLER_GC_FREEZE": "false",
+        "STRANGLER_BUFFER_STDOUT": "false",
+        "MALLOC_ARENA_MAX": "8",
+    }
     tune_server_process(chosen)
-    assert chosen == {"STRANGLER_GC_FREEZE": "false", "MALLOC_ARENA_MAX": "8"}
+    assert chosen == {
+        "STRANGLER_GC_FREEZE": "false",
+        "STRANGLER_BUFFER_STDOUT": "false",
+        "MALLOC_ARENA_MAX": "8",
+    }
