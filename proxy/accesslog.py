@@ -77,7 +77,11 @@ def flush_stdout() -> None:
 
 
 class _LineWriter:
-    """A structlog output that writes lines to a stream and leaves flushing to its owner."""
+    """A structlog output that writes lines to a stream and leaves flushing to its owner.
+
+    Debug and info lines wait for the owner's flush; warnings and errors are flushed at once.
+    It answers every method name structlog may call, as structlog's own ``WriteLogger`` does.
+    """
 
     def __init__(self, stream: TextIO | None) -> None:
         self._stream = stream
@@ -101,7 +105,13 @@ class _LineWriter:
         if self._interactive:
             stream.flush()
 
-    info = msg
+    def urgent(self, message: str) -> None:
+        self.msg(message)
+        with contextlib.suppress(OSError, ValueError):
+            self.stream.flush()
+
+    log = debug = info = msg
+    warn = warning = fatal = failure = err = error = critical = exception = urgent
 
 
 def _stdout_writer(*_args: Any) -> _LineWriter:

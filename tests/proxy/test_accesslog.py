@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import itertools
 import json
 import os
 import pty
@@ -167,3 +168,54 @@ def test_a_terminal_keeps_its_line_by_line_output() -> None:
         os.close(secondary)
     assert done.returncode == 0, done.stderr
     assert done.stderr == "False"
+
+
+_LEVELS_CHILD = """
+import os, sys
+from proxy.accesslog import buffer_stdout, configure_logging
+import structlog
+configure_logging("DEBUG")
+buffer_stdout()
+log = structlog.get_logger("t")
+log.debug("quiet")
+log.info("quiet too")
+sizes = [os.fstat(1).st_size]
+for level in ("warning", "error", "critical", "exception", "fatal", "msg"):
+    getattr(log, level)(level)
+    sizes.append(os.fstat(1).st_size)
+sys.stderr.write(" ".join(map(str, sizes)))
+"""
+
+
+def test_the_process_logger_answers_every_level_and_flushes_warnings_at_once(
+    tmp_path: Path,
+) -> None:
+    out = tmp_path / "stdout.txt"
+    with out.open("wb") as stdout:
+        done = subprocess.run(
+            [sys.executable, "-c", _LEVELS_CHILD],
+            stdout=stdout,
+            stderr=subprocess.PIPE,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            cwd=REPO_ROOT,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    assert done.returncode == 0, done.stderr
+    sizes = [int(value) for value in done.stderr.split()]
+    assert sizes[0] == 0  # debug and info wait for a flush
+    # Each warning and error is on disk as soon as it is logged; "msg" (info) waits again.
+    assert all(later > earlier for earlier, later in itertools.pairwise(sizes[:6]))
+    assert sizes[6] == sizes[5]
+    events = [json.loads(line)["event"] for line in out.read_text().splitlines()]
+    assert events == [
+        "quiet",
+        "quiet too",
+        "warning",
+        "error",
+        "critical",
+        "exception",
+        "fatal",
+        "msg",
+    ]
