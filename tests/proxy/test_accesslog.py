@@ -107,6 +107,23 @@ def test_the_stream_is_asked_whether_it_is_a_terminal_once_not_per_line(
     assert (stream.isatty_calls, stream.flushes) == (1, flushes)
 
 
+def _run_unbuffered(script: str, stdout_path: Path) -> str:
+    """Run ``script`` under ``PYTHONUNBUFFERED=1`` with stdout to a file; return its stderr."""
+    with stdout_path.open("wb") as stdout:
+        done = subprocess.run(
+            [sys.executable, "-c", script],
+            stdout=stdout,
+            stderr=subprocess.PIPE,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            cwd=REPO_ROOT,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    assert done.returncode == 0, done.stderr
+    return done.stderr
+
+
 _BUFFERED_CHILD = """
 import os, sys
 from proxy.accesslog import buffer_stdout, configure_logging, flush_stdout
@@ -125,19 +142,8 @@ sys.stderr.write(f"{os.fstat(1).st_size}\\n")
 
 def test_buffered_stdout_holds_lines_until_flushed_even_when_unbuffered(tmp_path: Path) -> None:
     out = tmp_path / "stdout.txt"
-    with out.open("wb") as stdout:
-        done = subprocess.run(
-            [sys.executable, "-c", _BUFFERED_CHILD],
-            stdout=stdout,
-            stderr=subprocess.PIPE,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
-            cwd=REPO_ROOT,
-            text=True,
-            timeout=60,
-            check=False,
-        )
-    assert done.returncode == 0, done.stderr
-    before_flush, after_flush = (int(value) for value in done.stderr.split())
+    stderr = _run_unbuffered(_BUFFERED_CHILD, out)
+    before_flush, after_flush = (int(value) for value in stderr.split())
     lines = out.read_text().splitlines()
     assert before_flush == len("before\n")  # the structlog line and the write were held
     assert after_flush == out.stat().st_size
@@ -191,19 +197,7 @@ def test_the_process_logger_answers_every_level_and_flushes_warnings_at_once(
     tmp_path: Path,
 ) -> None:
     out = tmp_path / "stdout.txt"
-    with out.open("wb") as stdout:
-        done = subprocess.run(
-            [sys.executable, "-c", _LEVELS_CHILD],
-            stdout=stdout,
-            stderr=subprocess.PIPE,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
-            cwd=REPO_ROOT,
-            text=True,
-            timeout=60,
-            check=False,
-        )
-    assert done.returncode == 0, done.stderr
-    sizes = [int(value) for value in done.stderr.split()]
+    sizes = [int(value) for value in _run_unbuffered(_LEVELS_CHILD, out).split()]
     assert sizes[0] == 0  # debug and info wait for a flush
     # Each warning and error is on disk as soon as it is logged; "msg" (info) waits again.
     assert all(later > earlier for earlier, later in itertools.pairwise(sizes[:6]))
