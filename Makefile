@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 
 export RESYNC_DATABASE_URL ?= sqlite:///var/resync.db
 
-.PHONY: install chromium run run-legacy run-new run-sim test lint db-upgrade db-seed bench browser clean
+.PHONY: install chromium run run-legacy run-new run-sim test lint db-upgrade db-seed bench soak browser clean
 
 $(STAMP): requirements.lock pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -66,6 +66,11 @@ lint: $(STAMP)
 # core 1); BENCH_ARGS passes options, e.g. make bench BENCH_ARGS="--duration 60 --users 100".
 bench: $(STAMP)
 	$(PY) -m loadtest.bench $(BENCH_ARGS)
+
+# Memory of one proxy worker while it answers 100,000 requests, legacy and new phases in turn
+# (same pinning); SOAK_ARGS passes options, e.g. make soak SOAK_ARGS="--requests 200000".
+soak: $(STAMP)
+	$(PY) -m loadtest.soak $(SOAK_ARGS)
 
 clean:
 	rm -rf var .pytest_cache .ruff_cache .mypy_cache

@@ -281,6 +281,12 @@ class BenchUsers:
         assert self.tokens_file is not None
         return self.tokens_file
 
+    def sign_in_admin(self) -> dict[str, str]:
+        """Bearer headers for the demo admin, signed in on a setup server (argon2 stays off the
+        measured one)."""
+        with self._serve("admin.log") as server:
+            return sign_in(server.base_url, "admin", ADMIN_PASSWORD)
+
     def _issue(self, base_url: str) -> None:
         self.tokens_file = self.work / "tokens.tsv"
         issue_tokens(base_url, self.count, self.tokens_file)
