@@ -85,6 +85,7 @@ class StranglerProxy:
             legacy_wsgi_app,
             threads=settings.legacy_threads,
             send_queue_size=settings.legacy_send_queue,
+            nice=settings.legacy_nice,
         )
         self.new = new_asgi_app
         self.metrics = metrics if metrics is not None else ProxyMetrics()

@@ -21,6 +21,9 @@ class ProxySettings(BaseSettings):
     flag_file: Path = DEFAULT_FLAG_FILE
     poll_interval: float = Field(default=0.2, gt=0)
     legacy_threads: int = Field(default=32, ge=1, le=1024)
+    # Niceness added to the legacy pool's threads (Linux), so that at a saturated core the event
+    # loop (the new app, every request's I/O) is not out-scheduled by busy legacy threads.
+    legacy_nice: int = Field(default=0, ge=0, le=19)
     # How many response messages a2wsgi may queue between the WSGI thread and the event loop.
     legacy_send_queue: int = Field(default=10, ge=1)
     served_by_headers: bool = True

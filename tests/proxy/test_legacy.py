@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import sys
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -103,11 +105,33 @@ def test_the_legacy_bridge_sizes_its_pool_from_settings(tmp_path: Path) -> None:
     assert proxy.legacy.executor._max_workers == 7
 
 
+def test_the_legacy_bridge_takes_its_niceness_from_settings(tmp_path: Path) -> None:
+    proxy = make_proxy(make_settings(tmp_path, legacy_nice=5))
+    assert proxy.legacy.nice == 5
+
+
+def _report_priority(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [str(os.getpriority(os.PRIO_PROCESS, threading.get_native_id())).encode()]
+
+
+@pytest.mark.anyio
+async def test_pool_threads_run_below_the_event_loop_when_asked() -> None:
+    loop_thread = threading.get_native_id()
+    base = os.getpriority(os.PRIO_PROCESS, loop_thread)
+    plain = await _call(_report_priority)
+    assert int(plain.text) == base  # a new thread starts at its creator's niceness
+    lowered = await _call(_report_priority, nice=7)
+    assert int(lowered.text) == min(19, base + 7)
+    # Only the pool's threads: the thread that runs the event loop keeps its priority.
+    assert os.getpriority(os.PRIO_PROCESS, loop_thread) == base
+
+
 # The bridge's WSGI semantics, with raw WSGI apps ---------------------------------------------
 
 
-async def _call(app: Any, method: str = "GET", **kwargs: Any) -> httpx.Response:
-    bridge = LegacyWSGIApp(app, threads=2)
+async def _call(app: Any, method: str = "GET", *, nice: int = 0, **kwargs: Any) -> httpx.Response:
+    bridge = LegacyWSGIApp(app, threads=2, nice=nice)
     try:
         async with httpx.AsyncClient(
             transport=httpx.ASGITransport(app=bridge), base_url="http://legacy"
