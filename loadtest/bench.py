@@ -526,17 +526,23 @@ def _progress(result: RunResult) -> str:
     )
 
 
-def _pin_self(core: int | None) -> None:
+def pin_self(core: int | None) -> None:
+    """Pin this process (the runner, with the load) to ``core``; ``None`` leaves it free."""
     if core is not None and hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {core})
 
 
+def report_folder(report_dir: Path, label: str, stamp: datetime) -> Path:
+    """``<report_dir>/<YYYY-MM-DD>[-label]``: where a run's report goes."""
+    return report_dir / "-".join(filter(None, [f"{stamp:%Y-%m-%d}", label]))
+
+
 def run_bench(settings: BenchSettings) -> tuple[list[RunResult], Path]:
     """Run every (scenario, system) pair; write the report; return the results and its path."""
-    _pin_self(settings.client_core)
+    pin_self(settings.client_core)
     stamp = datetime.now(UTC)
     work = settings.work_dir / f"{stamp:%Y%m%dT%H%M%S}"
-    report_dir = settings.report_dir / "-".join(filter(None, [f"{stamp:%Y-%m-%d}", settings.label]))
+    report_dir = report_folder(settings.report_dir, settings.label, stamp)
     csv_dir = report_dir / "runs"
     csv_dir.mkdir(parents=True, exist_ok=True)
     _say(f"work files in {work}; report in {report_dir}")

@@ -43,6 +43,8 @@ from loadtest.bench import (
     BenchUsers,
     copy_database,
     free_port,
+    pin_self,
+    report_folder,
     seed_template,
     start_simulator,
 )
@@ -209,11 +211,10 @@ def _locust(settings: SoakSettings, host: str, tokens: Path, log: Path) -> int:
 
 def run_soak(settings: SoakSettings) -> tuple[SoakResult, Path]:
     """Run the soak; write ``soak.json`` and ``soak.md``; return the result and the folder."""
-    if settings.client_core is not None and hasattr(os, "sched_setaffinity"):
-        os.sched_setaffinity(0, {settings.client_core})
+    pin_self(settings.client_core)
     stamp = datetime.now(UTC)
     work = settings.work_dir / f"{stamp:%Y%m%dT%H%M%S}"
-    report_dir = settings.report_dir / "-".join(filter(None, [f"{stamp:%Y-%m-%d}", settings.label]))
+    report_dir = report_folder(settings.report_dir, settings.label, stamp)
     report_dir.mkdir(parents=True, exist_ok=True)
     template = work / "template.db"
     template.parent.mkdir(parents=True, exist_ok=True)
