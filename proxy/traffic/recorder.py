@@ -32,7 +32,7 @@ from proxy.traffic.policy import CapturePolicy, RouteCapture
 from proxy.traffic.records import Exchange, build_capture
 from proxy.traffic.store import CaptureStore
 
-__all__ = ["CAPTURE_RESULTS", "TrafficRecorder", "unverified_role"]
+__all__ = ["CAPTURE_RESULTS", "CachedRoles", "TrafficRecorder", "unverified_role"]
 
 CAPTURE_RESULTS = ("stored", "dropped", "oversize", "error")
 _STOP = object()
@@ -50,6 +50,35 @@ def unverified_role(token: str) -> str | None:
         return None
     role = claims.get("role")
     return role if isinstance(role, str) else None
+
+
+class CachedRoles:
+    """Remember a token's role for ``ttl`` seconds: clients send one token for many requests.
+
+    Verifying a JWT costs more than the rest of building a record; the writer thread asks for
+    the same token again and again. At most ``size`` tokens are kept (the cache is emptied
+    when full). A token that expires is still read as its role for up to ``ttl`` seconds; the
+    captured answer (a 401) shows what the app made of it.
+    """
+
+    def __init__(
+        self, role_of: Callable[[str], str | None], *, ttl: float = 30.0, size: int = 4096
+    ) -> None:
+        self._role_of = role_of
+        self._ttl = ttl
+        self._size = size
+        self._known: dict[str, tuple[float, str | None]] = {}
+
+    def __call__(self, token: str) -> str | None:
+        now = time.monotonic()
+        known = self._known.get(token)
+        if known is not None and known[0] > now:
+            return known[1]
+        role = self._role_of(token)
+        if len(self._known) >= self._size:
+            self._known.clear()
+        self._known[token] = (now + self._ttl, role)
+        return role
 
 
 class TrafficRecorder:
@@ -71,7 +100,7 @@ class TrafficRecorder:
         self.policy = policy
         self.store = store
         self.batch_size = batch_size
-        self.role_of = role_of
+        self.role_of = CachedRoles(role_of)
         self._rng = rng
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=queue_size)
         self._thread: threading.Thread | None = None

@@ -5,8 +5,9 @@
 ``postgresql://user@host:5432/db`` (shared by every host). Both keep one table,
 ``strangler_captures`` (created by the proxy, not by the Resync schema), and trim it on every
 write to the newest ``max_records`` rows no older than ``max_age`` seconds. Records arrive
-already redacted (:mod:`proxy.traffic.records`); the store adds a last pass of
-:func:`proxy.redaction.redact_json` so a record built by hand cannot store a secret-named field.
+already redacted (:mod:`proxy.traffic.records`); the store adds a last pass over the keys
+(any secret-named key's value becomes ``[REDACTED]``) so a record built by hand cannot store a
+``password`` or ``access_token`` field.
 
 Stores are synchronous and thread-safe: the proxy writes from its capture thread, the CLI reads.
 Driver errors become :class:`~proxy.traffic.errors.CaptureStoreError`.
@@ -15,6 +16,7 @@ Driver errors become :class:`~proxy.traffic.errors.CaptureStoreError`.
 from __future__ import annotations
 
 import builtins
+import functools
 import json
 import sqlite3
 import threading
@@ -23,7 +25,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
-from proxy.redaction import redact_json
+from proxy.redaction import REDACTED, is_secret_name
 from proxy.traffic.errors import CaptureStoreError
 
 __all__ = [
@@ -84,10 +86,29 @@ class CaptureStore(Protocol):
         ...
 
 
+@functools.lru_cache(maxsize=4096)
+def _secret_key(name: str) -> bool:
+    return is_secret_name(name)
+
+
+def _secret_keys_redacted(value: Any) -> Any:
+    """Replace the value of every secret-named key at any depth (strings are left as built)."""
+    if isinstance(value, dict):
+        return {
+            k: REDACTED if _secret_key(str(k)) and v is not None else _secret_keys_redacted(v)
+            for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [_secret_keys_redacted(v) for v in value]
+    return value
+
+
 def _stored(record: dict[str, Any]) -> str:
-    clean = redact_json(json.loads(json.dumps(record, default=str)))
+    # The safety net walks keys only: the strings of a record from build_capture are redacted
+    # already, and scanning every body again cost more than the rest of a capture together.
+    clean = _secret_keys_redacted(record)
     clean.pop("id", None)
-    return json.dumps(clean, ensure_ascii=False, separators=(",", ":"))
+    return json.dumps(clean, ensure_ascii=False, separators=(",", ":"), default=str)
 
 
 def _loaded(record_id: int, text: str) -> dict[str, Any]:
