@@ -35,7 +35,6 @@ from proxy.redaction import (
     REDACTED,
     SECRET_HEADERS,
     is_secret_name,
-    redact_json,
     redact_query,
     redact_text,
 )
@@ -100,6 +99,20 @@ def _redact_loose_text(text: str) -> str:
     return redact_text(_JSON_PAIR.sub(pair, text))
 
 
+def _redact_json_deep(value: Any) -> Any:
+    """Redact a JSON value: secret-named keys, and strings as loose text (JSON inside a string)."""
+    if isinstance(value, dict):
+        return {
+            k: REDACTED if is_secret_name(str(k)) and v is not None else _redact_json_deep(v)
+            for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [_redact_json_deep(v) for v in value]
+    if isinstance(value, str) and _text_needs_redaction(value):
+        return _redact_loose_text(value)
+    return value
+
+
 def _redact_multipart(text: str) -> str:
     def part(match: re.Match[str]) -> str:
         if is_secret_name(match.group(2)):
@@ -127,7 +140,7 @@ def redact_body(content_type: str | None, body: bytes) -> tuple[bytes, bool]:
         except (UnicodeDecodeError, ValueError):
             pass
         else:
-            clean = redact_json(value)
+            clean = _redact_json_deep(value)
             if clean == value:
                 return body, False
             compact = b'":' in body or b'",' in body

@@ -78,6 +78,12 @@ def roles(token: str) -> str | None:
             "application/json", b'{"password":"cut-pw-777","x', b"cut-pw-777", id="json-truncated"
         ),
         pytest.param(
+            "application/json",
+            b'{"body":"{\\"password\\":\\"nested-pw-5\\"}"}',
+            b"nested-pw-5",
+            id="json-inside-a-string",
+        ),
+        pytest.param(
             "application/x-www-form-urlencoded",
             b"username=a&password=form-pw-1",
             b"form-pw-1",
