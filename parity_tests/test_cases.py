@@ -72,6 +72,9 @@ def test_a_promoted_capture_runs_as_a_scenario(tmp_path: Path) -> None:
 
     assert path.name == "capture-7-post-api-v1-chat.json"
     assert scenario.route == "POST /api/v1/chat" and scenario.auth == "operator"
-    assert scenario.payload() == (b'{"agent_id":"tws-general","message":"plan"}', "application/json")
+    assert scenario.payload() == (
+        b'{"agent_id":"tws-general","message":"plan"}',
+        "application/json",
+    )
     assert scenario.writes and scenario.expect == 200
     assert "REDACTED" not in json.dumps(scenario.headers)
