@@ -238,6 +238,7 @@ def _replay(args: argparse.Namespace) -> int:
 
 def _promote_mismatches(report: Any, folder: str, console: Any) -> None:
     from proxy.traffic.cases import case_from_capture, write_case
+    from proxy.traffic.records import body_view
 
     store_records = {r.request.capture_id: r for r in report.results if r.status == "mismatch"}
     if not store_records:
@@ -253,7 +254,7 @@ def _promote_mismatches(report: Any, folder: str, console: Any) -> None:
                 "path": request.raw_path,
                 "query": request.query,
                 "headers": [list(h) for h in request.headers],
-                "body": {"encoding": "utf-8", "value": request.body.decode("utf-8", "replace")},
+                "body": body_view(request.body),
             },
         }
         case = case_from_capture(

@@ -45,6 +45,7 @@ __all__ = [
     "AUTH_OTHER",
     "AUTH_ROLE",
     "Exchange",
+    "body_view",
     "build_capture",
     "decode_body",
     "redact_body",
@@ -163,7 +164,8 @@ def redact_body(content_type: str | None, body: bytes) -> tuple[bytes, bool]:
     return clean_text.encode("latin-1"), True
 
 
-def _body_view(body: bytes, *, redacted: bool, truncated: bool = False) -> dict[str, Any]:
+def body_view(body: bytes, *, redacted: bool = False, truncated: bool = False) -> dict[str, Any]:
+    """Return the stored form of a body: UTF-8 text when it is text, else base64."""
     view: dict[str, Any] = {"size": len(body), "redacted": redacted, "truncated": truncated}
     if not body:
         return {**view, "encoding": "empty", "value": ""}
@@ -263,11 +265,11 @@ def build_capture(exchange: Exchange, role_of: Callable[[str], str | None]) -> d
             "path": _clean_text(exchange.raw_path.decode("latin-1")),
             "query": _clean_query(exchange.query_string.decode("latin-1")),
             "headers": _clean_headers(headers),
-            "body": _body_view(body, redacted=body_redacted),
+            "body": body_view(body, redacted=body_redacted),
         },
         "response": {
             "status": response.status,
             "headers": _clean_headers(response.headers),
-            "body": _body_view(answer, redacted=answer_redacted, truncated=truncated),
+            "body": body_view(answer, redacted=answer_redacted, truncated=truncated),
         },
     }

@@ -155,3 +155,24 @@ def test_replay_refuses_half_a_live_target(
 ) -> None:
     assert main(["replay", "--store", store_url, "--legacy-url", "http://127.0.0.1:9"]) == 1
     assert "--new-url" in capsys.readouterr().err
+
+
+def test_replay_promotes_each_mismatch_to_a_case(
+    store_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The two sample apps echo the request in different JSON encodings: a real mismatch.
+    legacy = LegacyWSGIApp(create_legacy_app(), threads=2)
+    cases = tmp_path / "cases"
+    with serve(legacy) as legacy_url, serve(create_new_app()) as new_url:
+        code = main(
+            ["replay", "--store", store_url, "--legacy-url", legacy_url, "--new-url", new_url,
+             "--role-token", "viewer=tok", "--promote", str(cases)]
+        )  # fmt: skip
+    legacy.close()
+
+    assert code == 1
+    (path,) = cases.iterdir()
+    case = read_case(path)
+    assert case["route"] == "GET /echo" and case["expect"] == 200
+    assert case["note"].startswith("replay mismatch:")
+    assert f"promoted capture 1 to {path}" in capsys.readouterr().out
