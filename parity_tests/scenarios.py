@@ -66,9 +66,10 @@ WAIVERS: Mapping[str, str] = {
     "WS /api/v1/ws/chat/{agent_id}": "WebSocket: only the new app serves it (WSGI cannot carry "
     "it); there is nothing to compare it with. tests/resync_fastapi covers it.",
     "GET /openapi.json": "FastAPI's generated schema: new side only, not part of the contract.",
-    "GET /docs": "FastAPI's Swagger UI page: new side only, not part of the contract.",
+    "GET /docs": "The Swagger UI page: new side only, not part of the contract.",
     "GET /docs/oauth2-redirect": "Swagger UI's OAuth2 helper: new side only.",
-    "GET /redoc": "FastAPI's ReDoc page: new side only, not part of the contract.",
+    "GET /docs/assets/{name}": "The docs pages' scripts and styles: new side only.",
+    "GET /redoc": "The ReDoc page: new side only, not part of the contract.",
 }
 
 
