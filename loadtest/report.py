@@ -202,7 +202,7 @@ def caveats(results: Sequence[RunResult], bursts: Sequence[BurstResult] = ()) ->
             f"{', '.join(client_bound)}: the load generator, not the server, may have set "
             "these runs' rps (their rows in the migration table say so)."
         )
-    if any(r.database == "postgresql" for r in [*results, *bursts]):
+    if "postgresql" in {r.database for r in results} | {b.database for b in bursts}:
         found.append(
             "PostgreSQL's own server processes are not pinned and not in the server CPU "
             "figures: on postgresql rows, CPU ms/req is the app's share only."
