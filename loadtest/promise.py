@@ -134,17 +134,19 @@ def run_causes(result: RunResult | None, label: str) -> list[str]:
     if result is None:
         return [f"{label} did not run"]
     found: list[str] = []
+    starved = False
     stats, usage = result.stats, result.usage
     cpu_ms = cpu_ms_per_request(result)
     if usage is not None and usage.cpu_share >= SATURATED:
         per = f", {cpu_ms:.2f} ms/req" if cpu_ms else ""
         found.append(f"{label} server CPU saturated ({usage.cpu_share:.0%} of its core{per})")
-    elif (
+    elif starved := (
         usage is not None
         and result.load_avg is not None
         and usage.cpu_share < STARVED_CPU
         and result.load_avg > BUSY_MACHINE
     ):
+        assert usage is not None and result.load_avg is not None
         found.append(
             f"{label} server starved or waiting ({usage.cpu_share:.0%} CPU, machine load "
             f"{result.load_avg:.1f})"
@@ -179,6 +181,7 @@ def run_causes(result: RunResult | None, label: str) -> list[str]:
         and usage is not None
         and result.latency_ms is not None
         and not exhausted
+        and not starved  # a starved server's queue is waiting for its CPU
         and usage.cpu_share < SATURATED
         and (client is None or client < CLIENT_SATURATED)
     ):

@@ -510,7 +510,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     raw = json.loads((folder / "results.json").read_text(encoding="utf-8"))
     results = [RunResult.from_json(run) for run in raw["runs"]]
     bursts = [BurstResult.from_json(b) for b in raw.get("bursts", [])]
-    print(write_report(results, _settings_from(raw["settings"]), folder, bursts))
+    settings = _settings_from(raw["settings"])
+    for run in results:  # files written before runs carried their latency: the bench's one
+        if run.latency_ms is None and not run.sweep:
+            run.latency_ms = settings.latency_ms
+        if run.threads is None and run.system.startswith("gunicorn"):
+            run.threads = settings.legacy_threads
+        if run.users is None and not run.sweep:
+            run.users = settings.users
+    print(write_report(results, settings, folder, bursts))
     return 0
 
 

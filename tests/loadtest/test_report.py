@@ -23,7 +23,12 @@ def result(system: str, rps: float, p95: float, rss: float, scenario: str = "age
         "", "Aggregated", int(rps * 30), 0, rps, p95 / 2, p95 / 2, p95, p95 * 2, p95 * 3
     )
     return RunResult(
-        system, scenario, stats, UsageSummary(rss * 1.1, rss, 100), "loadtest/targets/x.toml"
+        system,
+        scenario,
+        stats,
+        UsageSummary(rss * 1.1, rss, 100),
+        "loadtest/targets/x.toml",
+        latency_ms=20,
     )
 
 
@@ -39,7 +44,7 @@ RESULTS = [
 def test_migration_rows_judge_flask_and_fastapi_against_the_promise() -> None:
     rows = {row[2]: row for row in migration_rows(RESULTS)}
 
-    assert rows["throughput (rps)"][:2] == ["sqlite", "agents"]
+    assert rows["throughput (rps)"][:2] == ["sqlite", "agents, TWS 20 ms"]
     assert rows["throughput (rps)"][3:] == ["100.0", "600.0", "6.00x", ">= 2x", "met", "-"]
     assert rows["memory, avg RSS (MiB)"][3:8] == ["100.0", "60.0", "0.60x", "<= 1x", "met"]
 
@@ -111,7 +116,8 @@ def test_report_has_the_tables_charts_failed_runs_and_raw_numbers(tmp_path: Path
         in text
     )
     assert (
-        "| sqlite | agents | throughput (rps) | 100.0 | 600.0 | 6.00x | >= 2x | met | - |" in text
+        "| sqlite | agents, TWS 20 ms | throughput (rps) | 100.0 | 600.0 | 6.00x | >= 2x "
+        "| met | - |" in text
     )
     assert "| sqlite | agents | proxy-new / uvicorn | 540.0 / 600.0 | 0.90 | 1.25 |" in text
     assert "![throughput](throughput.png)" in text
