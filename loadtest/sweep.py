@@ -91,7 +91,7 @@ def sweep_rows(results: Sequence[RunResult], legacy_threads: int) -> list[list[s
         if sized is not None and sized.threads:
             sized_cells[0] += f" ({sized.threads})"
         elif skipped is not None:
-            sized_cells = [f"= 8 thr ({legacy_threads})", "-"]
+            sized_cells = [f"skipped: = {legacy_threads} threads", "-"]
         promise = throughput_promise("jobs", latency)
         rows.append(
             [

@@ -49,7 +49,7 @@ def test_sweep_rows_give_every_server_and_ratio_per_latency() -> None:
 
     assert all(len(row) == len(SWEEP_HEADER) for row in rows)
     zero, hundred = rows
-    assert zero[:6] == ["sqlite", "0", "330.0", "40", "= 8 thr (8)", "-"]
+    assert zero[:6] == ["sqlite", "0", "330.0", "40", "skipped: = 8 threads", "-"]
     assert zero[8:] == ["0.91x", "0.91x", "1.12x", "-"]
     assert hundred[:8] == ["sqlite", "100", "76.0", "1400", "260.0 (34)", "400", "450.0", "230"]
     assert hundred[8:] == ["5.92x", "1.73x", "0.16x", ">= 5x rps, p95 <= 0.5x"]
