@@ -34,14 +34,23 @@ def _apply_sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
         cursor.close()
 
 
+def _in_memory(url: str) -> bool:
+    # An in-memory SQLite database lives in one connection (a static pool): nothing to size.
+    return url.startswith("sqlite") and (url.endswith(":memory:") or url.endswith("://"))
+
+
 def create_engine(settings: Settings) -> AsyncEngine:
     """Build the async engine for ``settings.database_url`` (aiosqlite or asyncpg)."""
     url = async_database_url(settings.database_url)
     # Every request ends its transaction explicitly (commit, or rollback for errors and dry
     # runs), so the pool's own rollback on check-in would only be one more round trip.
     options: dict[str, Any] = {"pool_pre_ping": False, "pool_reset_on_return": None}
-    if url.startswith("postgresql"):
-        options.update(pool_size=settings.db_pool_size, max_overflow=2 * settings.db_pool_size)
+    if not _in_memory(url):
+        options.update(
+            pool_size=settings.db_pool_size,
+            max_overflow=settings.db_max_overflow,
+            pool_timeout=settings.db_pool_timeout,
+        )
     engine = create_async_engine(url, **options)
     if engine.dialect.name == "sqlite":
         event.listen(engine.sync_engine, "connect", _apply_sqlite_pragmas)

@@ -30,7 +30,7 @@ def _engine(url: str):
 def test_upgrade_creates_every_table_at_head(database_url: str) -> None:
     tables = set(inspect(_engine(database_url)).get_table_names())
     assert tables >= EXPECTED_TABLES
-    assert migrations.current_revision(database_url) == "0002"
+    assert migrations.current_revision(database_url) == "0003"
 
 
 def test_seed_adds_demo_data_in_every_state(database_url: str) -> None:
