@@ -2,7 +2,7 @@
 
 ``uvicorn --factory resync_fastapi.main:create_app`` serves it alone; the strangler proxy
 mounts the same factory in-process. The lifespan opens the one async engine and the one pooled
-HTTP client to TWS (plus the auth cache on that engine), and closes both on shutdown.
+aiohttp session to TWS (plus the auth cache on that engine), and closes both on shutdown.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from resync_fastapi.db import create_engine
 from resync_fastapi.db.database import Database
 from resync_fastapi.services.auth import AuthenticatedUser, read_auth_version
 from resync_fastapi.services.auth_cache import AuthCache
-from resync_fastapi.services.tws import create_http_client
+from resync_fastapi.services.tws import TwsClient, create_tws_session
 
 __all__ = ["create_app"]
 
@@ -50,7 +50,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = create_engine(settings)
-        http = create_http_client(
+        http = create_tws_session(
             settings.tws_url,
             settings.tws_user,
             settings.tws_password,
@@ -64,10 +64,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.auth_cache = auth_cache
         app.state.database = Database(engine, on_auth_change=auth_cache.invalidate)
         app.state.tws_http = http
+        app.state.tws = TwsClient(http)  # stateless: one for every request
         try:
             yield
         finally:
-            await http.aclose()
+            await http.close()
             await engine.dispose()
 
     app = FastAPI(

@@ -15,7 +15,6 @@ from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import AbstractAsyncContextManager
 from typing import Annotated, Any
 
-import httpx
 from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -78,8 +77,8 @@ async def _tokens(request: Request) -> TokenService:
 
 
 async def _tws(request: Request) -> TwsClient:
-    http: httpx.AsyncClient = request.app.state.tws_http
-    return TwsClient(http)
+    tws: TwsClient = request.app.state.tws
+    return tws
 
 
 class RequestDatabase:

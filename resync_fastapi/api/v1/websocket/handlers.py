@@ -120,7 +120,7 @@ async def chat_socket(websocket: WebSocket, agent_id: str) -> None:
     """Chat with ``agent_id`` over a WebSocket (see the module docstring for the protocol)."""
     state = websocket.app.state
     database: Database = state.database
-    tws = TwsClient(state.tws_http)
+    tws: TwsClient = state.tws
     await websocket.accept()
     try:
         token = _bearer(websocket.headers.get("authorization"))
