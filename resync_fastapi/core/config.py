@@ -34,9 +34,10 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     dry_run_key: str | None = None
     # Connections are held only around database work (never across a TWS call), so the pool
-    # bounds concurrent queries, not concurrent requests. Every database, SQLite included.
-    db_pool_size: int = Field(default=10, ge=1)
-    db_max_overflow: int = Field(default=20, ge=0)
+    # bounds concurrent queries, not concurrent requests. Every database, SQLite included;
+    # unset means the database's default (SQLITE_POOL / POSTGRES_POOL in resync_fastapi.db).
+    db_pool_size: int | None = Field(default=None, ge=1)
+    db_max_overflow: int | None = Field(default=None, ge=0)
     db_pool_timeout: float = Field(default=5.0, gt=0)
     # Seconds between re-reads of the shared auth version (the bound on how long a revocation,
     # role change or deletion made elsewhere can go unnoticed); 0 turns the auth cache off.

