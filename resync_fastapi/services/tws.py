@@ -35,16 +35,15 @@ def create_tws_session(
 ) -> aiohttp.ClientSession:
     """Build the app's one pooled session to TWS (in the lifespan, inside the running loop).
 
-    ``timeout`` bounds each phase as httpx's did: waiting for a pooled connection or connecting,
-    and every read of the answer.
+    ``timeout`` bounds each call as a whole (waiting for a pooled connection, connecting and
+    reading the answer): per phase, a call that waited for a free connection could then wait
+    as long again for the answer, twice ``RESYNC_TWS_TIMEOUT`` in a burst.
     """
     credentials = base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
     return aiohttp.ClientSession(
         base_url=base_url.rstrip("/") + "/",
         connector=aiohttp.TCPConnector(limit=max_connections, ttl_dns_cache=300),
-        timeout=aiohttp.ClientTimeout(
-            total=None, connect=timeout, sock_connect=timeout, sock_read=timeout
-        ),
+        timeout=aiohttp.ClientTimeout(total=timeout),
         headers={"Accept": "application/json", "Authorization": f"Basic {credentials}"},
         skip_auto_headers=("User-Agent",),
         raise_for_status=False,
