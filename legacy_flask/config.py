@@ -35,6 +35,10 @@ class Settings:
     rag_max_bytes: int = 5_242_880
     log_level: str = "INFO"
     dry_run_key: str | None = None
+    # The same pool settings as the FastAPI app; the default outnumbers gunicorn's threads.
+    db_pool_size: int = 10
+    db_max_overflow: int = 20
+    db_pool_timeout: float = 5.0
 
     @property
     def is_production(self) -> bool:
@@ -87,6 +91,11 @@ def load_settings(
         raise ConfigurationError("RESYNC_SECRET_KEY must not be empty")
     if settings.tws_timeout <= 0:
         raise ConfigurationError("RESYNC_TWS_TIMEOUT must be positive")
+    if settings.db_pool_size < 1 or settings.db_max_overflow < 0 or settings.db_pool_timeout <= 0:
+        raise ConfigurationError(
+            "RESYNC_DB_POOL_SIZE must be at least 1, RESYNC_DB_MAX_OVERFLOW at least 0 and "
+            "RESYNC_DB_POOL_TIMEOUT positive"
+        )
     if settings.rag_max_bytes <= 0:
         raise ConfigurationError("RESYNC_RAG_MAX_BYTES must be positive")
     return settings

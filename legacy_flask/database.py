@@ -41,19 +41,18 @@ def _set_sqlite_pragmas(dbapi_connection: Any, _record: ConnectionPoolEntry) -> 
         cursor.close()
 
 
-def create_database_engine(url: str) -> Engine:
-    """Create the app's pooled engine; SQLite connections get the team's pragmas."""
+def create_database_engine(
+    url: str, *, pool_size: int = 10, max_overflow: int = 20, pool_timeout: float = 5.0
+) -> Engine:
+    """Create the app's pooled engine (``RESYNC_DB_POOL_*``); SQLite connections get the
+    team's pragmas."""
     target = engine_url(url)
+    pool = {"pool_size": pool_size, "max_overflow": max_overflow, "pool_timeout": pool_timeout}
     if target.startswith("sqlite"):
-        engine = create_engine(
-            target,
-            pool_size=10,
-            max_overflow=20,
-            connect_args={"check_same_thread": False},
-        )
+        engine = create_engine(target, **pool, connect_args={"check_same_thread": False})
         event.listen(engine, "connect", _set_sqlite_pragmas)
         return engine
-    return create_engine(target, pool_size=10, max_overflow=20, pool_pre_ping=True)
+    return create_engine(target, **pool, pool_pre_ping=True)
 
 
 class RequestTransaction:

@@ -103,7 +103,12 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.json = ResyncJSONProvider(app)
     app.extensions[EXTENSION_KEY] = AppState(
         settings=settings,
-        engine=create_database_engine(settings.database_url),
+        engine=create_database_engine(
+            settings.database_url,
+            pool_size=settings.db_pool_size,
+            max_overflow=settings.db_max_overflow,
+            pool_timeout=settings.db_pool_timeout,
+        ),
         tws=TwsClient(
             settings.tws_url, settings.tws_user, settings.tws_password, settings.tws_timeout
         ),

@@ -2,13 +2,14 @@
 
 ``uvicorn --factory resync_fastapi.main:create_app`` serves it alone; the strangler proxy
 mounts the same factory in-process. The lifespan opens the one async engine and the one pooled
-HTTP client to TWS, and closes both on shutdown.
+aiohttp session to TWS (plus the auth cache on that engine), and closes both on shutdown.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 
 from fastapi import FastAPI
 
@@ -24,7 +25,10 @@ from resync_fastapi.core.responses import ResyncJSONResponse
 from resync_fastapi.core.routing import RouteMethods
 from resync_fastapi.core.security import TokenService
 from resync_fastapi.db import create_engine
-from resync_fastapi.services.tws import create_http_client
+from resync_fastapi.db.database import Database
+from resync_fastapi.services.auth import AuthenticatedUser, read_auth_version
+from resync_fastapi.services.auth_cache import AuthCache
+from resync_fastapi.services.tws import TwsClient, create_tws_session
 
 __all__ = ["create_app"]
 
@@ -47,19 +51,25 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = create_engine(settings)
-        http = create_http_client(
+        http = create_tws_session(
             settings.tws_url,
             settings.tws_user,
             settings.tws_password,
             settings.tws_timeout,
             settings.tws_max_connections,
         )
+        auth_cache: AuthCache[AuthenticatedUser] = AuthCache(
+            partial(read_auth_version, engine), recheck_seconds=settings.auth_cache_seconds
+        )
         app.state.engine = engine
+        app.state.auth_cache = auth_cache
+        app.state.database = Database(engine, on_auth_change=auth_cache.invalidate)
         app.state.tws_http = http
+        app.state.tws = TwsClient(http)  # stateless: one for every request
         try:
             yield
         finally:
-            await http.aclose()
+            await http.close()
             await engine.dispose()
 
     app = FastAPI(

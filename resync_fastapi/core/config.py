@@ -33,7 +33,15 @@ class Settings(BaseSettings):
     rag_max_bytes: int = Field(default=5 * 1024 * 1024, ge=1)
     log_level: str = "INFO"
     dry_run_key: str | None = None
-    db_pool_size: int = Field(default=10, ge=1)
+    # Connections are held only around database work (never across a TWS call), so the pool
+    # bounds concurrent queries, not concurrent requests. Every database, SQLite included;
+    # unset means the database's default (SQLITE_POOL / POSTGRES_POOL in resync_fastapi.db).
+    db_pool_size: int | None = Field(default=None, ge=1)
+    db_max_overflow: int | None = Field(default=None, ge=0)
+    db_pool_timeout: float = Field(default=5.0, gt=0)
+    # Seconds between re-reads of the shared auth version (the bound on how long a revocation,
+    # role change or deletion made elsewhere can go unnoticed); 0 turns the auth cache off.
+    auth_cache_seconds: float = Field(default=1.0, ge=0)
 
     @model_validator(mode="after")
     def _refuse_weak_production_secret(self) -> Settings:

@@ -2,8 +2,13 @@
 
 FastAPI serves only the declared methods and reports a single route's methods in ``Allow``;
 docs/api.md wants ``HEAD`` wherever ``GET`` is served and ``Allow`` listing every method of the
-path (several routes can share one path), sorted. Responses default to the project's encoding
-even where FastAPI would take its pydantic fast path, whose float formatting differs.
+path (several routes can share one path), sorted.
+
+Responses: a route whose response model can hold no float (and nothing untyped) keeps FastAPI's
+fast path, pydantic-core validating and writing JSON bytes in one step (compact, UTF-8, keys in
+model order: the bytes the project's encoding writes). Where a float can appear, pydantic-core
+would write ``1e-05`` as ``1e-5``, so those routes, and routes without a model, use the
+project's encoding (``ResyncJSONResponse``).
 """
 
 from __future__ import annotations
@@ -11,7 +16,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from fastapi.datastructures import DefaultPlaceholder
 from fastapi.routing import APIRoute, iter_route_contexts
+from pydantic import TypeAdapter
 from starlette.routing import BaseRoute, Match, get_route_path
 from starlette.types import Receive, Scope, Send
 
@@ -54,14 +61,52 @@ def route_methods_of(scope: Scope) -> RouteMethods | None:
     return getattr(state, "route_methods", None)
 
 
+_OPEN_SCHEMA_KEYS = frozenset({"title", "description", "examples", "default"})
+
+
+def _may_hold_floats(node: Any) -> bool:
+    """True if a JSON schema can match a float or a value of unknown type."""
+    if isinstance(node, list):
+        return any(_may_hold_floats(item) for item in node)
+    if not isinstance(node, dict):
+        return False
+    if node.get("type") == "number" or node.get("additionalProperties") is True:
+        return True
+    if not (node.keys() - _OPEN_SCHEMA_KEYS):
+        return True  # {}: Any
+    return any(
+        _may_hold_floats(value)
+        for key, value in node.items()
+        if key not in ("examples", "default", "enum", "const", "required")
+    )
+
+
+def dumps_json_safely(model: Any) -> bool:
+    """True if pydantic-core's JSON for ``model`` is byte-for-byte the project's encoding."""
+    if model is None:
+        return False
+    try:
+        schema = TypeAdapter(model).json_schema(mode="serialization")
+    except Exception:  # anything pydantic cannot describe takes the safe path
+        return False
+    return not _may_hold_floats(schema)
+
+
 class ResyncRoute(APIRoute):
     """An ``APIRoute`` that answers ``HEAD`` like ``GET`` and lists every method in 405s."""
 
     def __init__(self, path: str, endpoint: Any, **kwargs: Any) -> None:
-        kwargs["response_class"] = kwargs.get("response_class") or ResyncJSONResponse
-        if getattr(kwargs["response_class"], "value", None) is not None:
-            # A DefaultPlaceholder: FastAPI would bypass it for its own pydantic encoder.
-            kwargs["response_class"] = ResyncJSONResponse
+        response_class = kwargs.get("response_class")
+        if response_class is None or isinstance(response_class, DefaultPlaceholder):
+            model = kwargs.get("response_model")
+            if isinstance(model, DefaultPlaceholder):
+                model = model.value
+            # A placeholder lets FastAPI take its pydantic-core fast path (dump_json to bytes).
+            kwargs["response_class"] = (
+                DefaultPlaceholder(ResyncJSONResponse)
+                if dumps_json_safely(model)
+                else ResyncJSONResponse
+            )
         super().__init__(path, endpoint, **kwargs)
         self._methods: frozenset[str] = frozenset(self.methods or ())
 

@@ -1,4 +1,4 @@
-"""Describe the shared tables this app reads and writes (mirrors migrations 0001).
+"""Describe the shared tables this app reads and writes (mirrors migrations 0001-0003).
 
 The migration owns the schema; these Core ``Table`` objects only tell SQLAlchemy the column
 types so timestamps and booleans come back as Python values. The FTS5 table and PostgreSQL's
@@ -12,6 +12,7 @@ import sqlalchemy as sa
 __all__ = [
     "agents",
     "audit_items",
+    "auth_version",
     "chat_messages",
     "login_attempts",
     "metadata",
@@ -41,6 +42,14 @@ revoked_tokens = sa.Table(
     sa.Column("token_id", sa.String(64), primary_key=True),
     sa.Column("revoked_at", sa.DateTime, nullable=False),
     sa.Column("expires_at", sa.DateTime, nullable=False),
+)
+
+# One row, bumped by triggers (migration 0003) on every revocation and user change.
+auth_version = sa.Table(
+    "auth_version",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("version", sa.BigInteger, nullable=False),
 )
 
 login_attempts = sa.Table(

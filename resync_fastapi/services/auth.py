@@ -14,7 +14,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from resync_fastapi.core.exceptions import BadCredentials, InvalidToken, RateLimited
 from resync_fastapi.core.security import (
@@ -25,6 +25,8 @@ from resync_fastapi.core.security import (
     verify_password,
 )
 from resync_fastapi.db import tables, utcnow
+from resync_fastapi.db.database import connect, mark_auth_changed
+from resync_fastapi.services.auth_cache import AuthCache, version_statement
 
 __all__ = [
     "LOCKOUT_THRESHOLD",
@@ -32,6 +34,7 @@ __all__ = [
     "AuthenticatedUser",
     "authenticate",
     "login",
+    "read_auth_version",
     "refresh",
     "revoke_session",
 ]
@@ -98,12 +101,17 @@ async def _load_user(conn: AsyncConnection, claims: TokenClaims) -> Any:
     return row
 
 
-async def authenticate(
-    conn: AsyncConnection, tokens: TokenService, token: str
-) -> AuthenticatedUser:
-    """Resolve an access token to its user, refusing revoked, stale-role or orphan tokens."""
-    claims = tokens.verify(token, "access")
-    row = await _load_user(conn, claims)
+async def read_auth_version(engine: AsyncEngine) -> int | None:
+    """The shared auth version (None before migration 0003), on a short connection."""
+    async with connect(engine) as conn:
+        version = await conn.scalar(version_statement())
+    return None if version is None else int(version)
+
+
+async def _resolve(engine: AsyncEngine, claims: TokenClaims) -> AuthenticatedUser:
+    # A connection of its own, given back before the endpoint runs (and before any TWS call).
+    async with connect(engine) as conn:
+        row = await _load_user(conn, claims)
     return AuthenticatedUser(
         id=row.id,
         username=row.username,
@@ -113,6 +121,21 @@ async def authenticate(
         created_at=row.created_at,
         claims=claims,
     )
+
+
+async def authenticate(
+    engine: AsyncEngine,
+    tokens: TokenService,
+    cache: AuthCache[AuthenticatedUser],
+    token: str,
+) -> AuthenticatedUser:
+    """Resolve an access token to its user, refusing revoked, stale-role or orphan tokens.
+
+    The answer comes from ``cache`` while the shared auth version stands still (see
+    :mod:`resync_fastapi.services.auth_cache` for the bound); no connection is held afterwards.
+    """
+    claims = tokens.verify(token, "access")
+    return await cache.get(token, lambda: _resolve(engine, claims))
 
 
 async def _retry_after(conn: AsyncConnection, username: str, client: str, now: datetime) -> int:
@@ -194,6 +217,7 @@ async def refresh(conn: AsyncConnection, tokens: TokenService, refresh_token: st
     except IntegrityError as exc:
         # A concurrent refresh with the same token won the race; the caller rolls back.
         raise InvalidToken() from exc
+    mark_auth_changed(conn)
     return tokens.issue_pair(row.username, row.role)
 
 
@@ -214,3 +238,4 @@ async def revoke_session(conn: AsyncConnection, claims: TokenClaims) -> None:
                 expires_at=claims.issued_at + timedelta(seconds=REFRESH_TOKEN_SECONDS),
             )
         )
+        mark_auth_changed(conn)

@@ -11,10 +11,12 @@ from typing import Any
 
 import sqlalchemy as sa
 import structlog
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from resync_fastapi.core.exceptions import NotFound
 from resync_fastapi.db import tables, utcnow
+from resync_fastapi.db.database import Transactions
 from resync_fastapi.services.intents import answer
 from resync_fastapi.services.tws import TwsClient
 
@@ -57,26 +59,38 @@ async def _file_audit_item(
 
 
 async def exchange(
-    conn: AsyncConnection, tws: TwsClient, *, user_id: int, agent_id: str, message: str
+    db: Transactions, tws: TwsClient, *, user_id: int, agent_id: str, message: str
 ) -> dict[str, Any]:
-    """Answer ``message`` (already trimmed and checked) and store it; return the chat object."""
-    await ensure_agent(conn, agent_id)
+    """Answer ``message`` (already trimmed and checked) and store it; return the chat object.
+
+    Two short transactions around the TWS call, never one held across it: a slow TWS must not
+    keep pooled connections from the requests that only need the database.
+    """
+    async with db.transaction() as conn:
+        await ensure_agent(conn, agent_id)
     result = await answer(message, tws)
     now = utcnow()
-    message_id = await conn.scalar(
-        sa.insert(tables.chat_messages)
-        .values(
-            user_id=user_id,
-            agent_id=agent_id,
-            message=message,
-            reply=result.reply,
-            intent=result.intent,
-            created_at=now,
-        )
-        .returning(tables.chat_messages.c.id)
-    )
-    if result.intent == "help":
-        await _file_audit_item(conn, f"chat-{message_id}", agent_id, message, result.reply, now)
+    try:
+        async with db.transaction() as conn:
+            message_id = await conn.scalar(
+                sa.insert(tables.chat_messages)
+                .values(
+                    user_id=user_id,
+                    agent_id=agent_id,
+                    message=message,
+                    reply=result.reply,
+                    intent=result.intent,
+                    created_at=now,
+                )
+                .returning(tables.chat_messages.c.id)
+            )
+            if result.intent == "help":
+                await _file_audit_item(
+                    conn, f"chat-{message_id}", agent_id, message, result.reply, now
+                )
+    except IntegrityError as exc:
+        # The agent (or the user) was deleted while TWS answered.
+        raise NotFound(f"Agent {agent_id} not found.") from exc
     return {
         "id": message_id,
         "agent_id": agent_id,

@@ -175,3 +175,30 @@ def test_database_url_fixture_works_with_the_app(
     token = response.get_json()["access_token"]
     metrics = client.get("/api/v1/audit/metrics", headers={"Authorization": f"Bearer {token}"})
     assert metrics.get_json() == {"pending": 14, "approved": 9, "rejected": 7, "total": 30}
+
+
+def test_the_pool_is_sized_by_the_settings_on_sqlite_too(
+    tmp_path: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from legacy_flask import create_app
+    from legacy_flask.app_state import EXTENSION_KEY
+
+    monkeypatch.setenv("RESYNC_DB_POOL_SIZE", "3")
+    monkeypatch.setenv("RESYNC_DB_MAX_OVERFLOW", "1")
+    monkeypatch.setenv("RESYNC_DB_POOL_TIMEOUT", "0.5")
+    app = create_app({"DATABASE_URL": f"sqlite:///{tmp_path}/p.db"})
+    pool = app.extensions[EXTENSION_KEY].engine.pool
+    assert (pool.size(), pool._max_overflow, pool._timeout) == (3, 1, 0.5)
+    app.extensions[EXTENSION_KEY].engine.dispose()
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("DB_POOL_SIZE", "0"), ("DB_MAX_OVERFLOW", "-1"), ("DB_POOL_TIMEOUT", "0")],
+)
+def test_a_pool_setting_out_of_range_is_refused(name: str, value: str) -> None:
+    from legacy_flask.config import load_settings
+    from legacy_flask.errors import ConfigurationError
+
+    with pytest.raises(ConfigurationError, match="RESYNC_DB_POOL_SIZE"):
+        load_settings(environ={f"RESYNC_{name}": value})

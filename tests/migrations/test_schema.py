@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from datetime import datetime
 
 import pytest
 from sqlalchemy import create_engine, inspect, pool, text
@@ -30,7 +31,7 @@ def _engine(url: str):
 def test_upgrade_creates_every_table_at_head(database_url: str) -> None:
     tables = set(inspect(_engine(database_url)).get_table_names())
     assert tables >= EXPECTED_TABLES
-    assert migrations.current_revision(database_url) == "0002"
+    assert migrations.current_revision(database_url) == "0003"
 
 
 def test_seed_adds_demo_data_in_every_state(database_url: str) -> None:
@@ -136,3 +137,68 @@ def test_the_url_helpers_do_not_load_alembic_until_the_schema_is_asked_for() -> 
 def test_an_unknown_name_is_still_an_attribute_error() -> None:
     with pytest.raises(AttributeError, match="no_such_thing"):
         migrations.no_such_thing  # noqa: B018
+
+
+def test_auth_version_is_bumped_by_every_change_that_can_invalidate_a_token(
+    database_url: str,
+) -> None:
+    engine = _engine(database_url)
+    now = datetime(2026, 12, 2, 12, 0, 0)
+
+    def version() -> int:
+        with engine.connect() as conn:
+            return int(conn.execute(text("SELECT version FROM auth_version")).scalar_one())
+
+    def run(sql: str) -> int:
+        before = version()
+        with engine.begin() as conn:
+            conn.execute(text(sql), {"now": now})
+        return version() - before
+
+    assert (
+        run(
+            "INSERT INTO login_attempts (username, client_addr, succeeded, attempted_at)"
+            " VALUES ('viewer', '127.0.0.1', true, :now)"
+        )
+        == 0
+    )
+    assert (
+        run(
+            "INSERT INTO users (username, password_hash, role, full_name, created_at)"
+            " VALUES ('gone_soon', 'x', 'viewer', '', :now)"
+        )
+        == 0
+    )  # a new user has no token to invalidate
+    assert (
+        run(
+            "INSERT INTO revoked_tokens (token_id, revoked_at, expires_at)"
+            " VALUES ('abc', :now, :now)"
+        )
+        == 1
+    )
+    assert run("UPDATE users SET role = 'admin' WHERE username = 'gone_soon'") == 1
+    assert run("DELETE FROM users WHERE username = 'gone_soon'") == 1
+    assert run("DELETE FROM revoked_tokens WHERE token_id = 'abc'") == 1
+    with engine.begin() as conn:  # a rolled-back change leaves the version alone
+        before = int(conn.execute(text("SELECT version FROM auth_version")).scalar_one())
+        conn.execute(text("UPDATE users SET full_name = 'x' WHERE username = 'viewer'"))
+        conn.rollback()
+    assert version() == before
+    engine.dispose()
+
+
+def test_downgrade_to_0002_removes_the_auth_version_and_its_triggers(database_url: str) -> None:
+    from alembic import command
+
+    from migrations.schema import _config
+
+    command.downgrade(_config(database_url), "0002")
+    engine = _engine(database_url)
+    try:
+        assert "auth_version" not in inspect(engine).get_table_names()
+        with engine.begin() as conn:  # no trigger left pointing at the dropped table
+            conn.execute(text("UPDATE users SET full_name = 'x' WHERE username = 'viewer'"))
+    finally:
+        engine.dispose()
+    migrations.upgrade(database_url)
+    assert migrations.current_revision(database_url) == "0003"

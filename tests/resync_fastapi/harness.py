@@ -57,6 +57,10 @@ def settings_for(database_url: str, tws_url: str, **overrides: Any) -> Settings:
         "tws_url": tws_url,
         "tws_timeout": 5.0,
         "dry_run_key": DRY_RUN_KEY,
+        # Tests here change users and revocations with direct SQL and expect the very next
+        # request to see it: they read the database every time. The cache (on by default) has
+        # its own tests, tests/resync_fastapi/services/test_auth_cache.py.
+        "auth_cache_seconds": 0.0,
     }
     values.update(overrides)
     return Settings(**values)

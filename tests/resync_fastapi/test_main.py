@@ -33,8 +33,8 @@ def test_lifespan_opens_one_engine_and_one_client_and_closes_them(
         for _ in range(3):
             assert harness.get("/health/ready").status_code == 200
         assert state.engine is engine and state.tws_http is http
-        assert not http.is_closed
-    assert http.is_closed
+        assert not http.closed
+    assert http.closed
 
 
 def test_openapi_documents_every_route_with_examples(harness: AppHarness) -> None:

@@ -1,17 +1,20 @@
 """Dependencies the routes declare through ``Annotated`` aliases.
 
 ``DbConn`` is one pooled connection per request whose transaction is committed (or, for a
-dry-run request, rolled back) before the response is sent; ``CurrentUser`` resolves the bearer
-token against the shared database; ``RequireOperator``/``RequireAdmin`` add the role check.
+dry-run request, rolled back) before the response is sent; only handlers that do no TWS call
+take it. ``Db`` gives TWS-bound handlers short transactions around the call instead.
+``CurrentUser`` resolves the bearer token (through the auth cache, with a connection of its own
+that is back in the pool before the endpoint runs); ``RequireOperator``/``RequireAdmin`` add the
+role check.
 Order matters: routes list the auth alias before a body, so 401/403 come before 415/400.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Coroutine
+from contextlib import AbstractAsyncContextManager
 from typing import Annotated, Any
 
-import httpx
 from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -21,15 +24,18 @@ from resync_fastapi.core.bearer import bearer_token
 from resync_fastapi.core.config import Settings
 from resync_fastapi.core.exceptions import Forbidden, MissingToken
 from resync_fastapi.core.security import TokenService
-from resync_fastapi.db.transaction import finish, is_dry_run
+from resync_fastapi.db.database import Database
+from resync_fastapi.db.transaction import is_dry_run
 from resync_fastapi.services.auth import AuthenticatedUser, authenticate
 from resync_fastapi.services.tws import TwsClient
 
 __all__ = [
     "AppSettings",
     "CurrentUser",
+    "Db",
     "DbConn",
     "Engine",
+    "RequestDatabase",
     "RequireAdmin",
     "RequireOperator",
     "RequireViewer",
@@ -69,20 +75,34 @@ async def _tokens(request: Request) -> TokenService:
 
 
 async def _tws(request: Request) -> TwsClient:
-    http: httpx.AsyncClient = request.app.state.tws_http
-    return TwsClient(http)
+    tws: TwsClient = request.app.state.tws
+    return tws
+
+
+class RequestDatabase:
+    """Short transactions for one request, dry run or not (for handlers that call TWS)."""
+
+    def __init__(self, database: Database, *, dry_run: bool) -> None:
+        self._database = database
+        self._dry_run = dry_run
+
+    def transaction(self) -> AbstractAsyncContextManager[AsyncConnection]:
+        """A connection and its transaction, for as long as the ``async with`` block."""
+        return self._database.transaction(dry_run=self._dry_run)
+
+
+async def _db(request: Request) -> RequestDatabase:
+    state = request.app.state
+    return RequestDatabase(
+        state.database, dry_run=is_dry_run(request.scope, state.settings.dry_run_key)
+    )
 
 
 async def _connection(request: Request) -> AsyncIterator[AsyncConnection]:
     state = request.app.state
-    async with state.engine.connect() as conn:
-        try:
-            yield conn
-        except BaseException:
-            if conn.in_transaction():
-                await conn.rollback()
-            raise
-        await finish(conn, dry_run=is_dry_run(request.scope, state.settings.dry_run_key))
+    dry_run = is_dry_run(request.scope, state.settings.dry_run_key)
+    async with state.database.transaction(dry_run=dry_run) as conn:
+        yield conn
 
 
 AppSettings = Annotated[Settings, Depends(_settings)]
@@ -90,13 +110,15 @@ Engine = Annotated[AsyncEngine, Depends(_engine)]
 Tokens = Annotated[TokenService, Depends(_tokens)]
 Tws = Annotated[TwsClient, Depends(_tws)]
 DbConn = Annotated[AsyncConnection, Depends(_connection, scope="function")]
+Db = Annotated[RequestDatabase, Depends(_db)]
 BearerToken = Annotated[str | None, Depends(oauth2_scheme)]
 
 
-async def _current_user(token: BearerToken, conn: DbConn, tokens: Tokens) -> AuthenticatedUser:
+async def _current_user(request: Request, token: BearerToken) -> AuthenticatedUser:
     if not token:
         raise MissingToken()
-    return await authenticate(conn, tokens, token)
+    state = request.app.state
+    return await authenticate(state.engine, state.tokens, state.auth_cache, token)
 
 
 CurrentUser = Annotated[AuthenticatedUser, Depends(_current_user)]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from pydantic import ValidationError
 
@@ -52,3 +54,30 @@ def test_production_accepts_a_32_byte_secret() -> None:
 )
 def test_plain_urls_map_to_async_drivers(plain: str, driver: str) -> None:
     assert async_database_url(plain) == driver
+
+
+def test_the_pool_settings_size_the_sqlite_pool_too(tmp_path: Path) -> None:
+    from resync_fastapi.db import create_engine
+
+    settings = Settings(
+        database_url=f"sqlite:///{tmp_path / 'p.db'}",
+        db_pool_size=3,
+        db_max_overflow=1,
+        db_pool_timeout=0.5,
+    )
+    pool = create_engine(settings).sync_engine.pool
+    assert (pool.size(), pool._max_overflow, pool._timeout) == (3, 1, 0.5)  # type: ignore[attr-defined]
+
+
+def test_the_auth_cache_defaults_to_one_second_and_refuses_negative_bounds() -> None:
+    assert Settings().auth_cache_seconds == 1.0
+    with pytest.raises(ValueError, match="auth_cache_seconds"):
+        Settings(auth_cache_seconds=-1)
+
+
+def test_unset_pool_settings_take_the_databases_default(tmp_path: Path) -> None:
+    from resync_fastapi.db import create_engine
+    from resync_fastapi.db.engine import SQLITE_POOL
+
+    pool = create_engine(Settings(database_url=f"sqlite:///{tmp_path / 'p.db'}")).sync_engine.pool
+    assert (pool.size(), pool._max_overflow) == SQLITE_POOL  # type: ignore[attr-defined]

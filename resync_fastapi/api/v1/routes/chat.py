@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from fastapi import APIRouter, Depends, Query, Response
 
 from resync_fastapi.api.v1.bodies import json_body, json_body_openapi
-from resync_fastapi.api.v1.dependencies import CurrentUser, DbConn, RequireOperator, Tws
+from resync_fastapi.api.v1.dependencies import CurrentUser, Db, DbConn, RequireOperator, Tws
 from resync_fastapi.api.v1.params import Limit, Offset
 from resync_fastapi.core.routing import ResyncRoute
 from resync_fastapi.db import tables
@@ -35,11 +35,11 @@ AgentFilter = Annotated[str | None, Query(description="Only this agent's message
 async def post_chat(
     user: RequireOperator,
     body: Annotated[ChatIn, Depends(json_body(ChatIn))],
-    conn: DbConn,
+    db: Db,
     tws: Tws,
 ) -> dict[str, Any]:
     """Ask an agent; the exchange is stored in the caller's history."""
-    return await exchange(conn, tws, user_id=user.id, agent_id=body.agent_id, message=body.message)
+    return await exchange(db, tws, user_id=user.id, agent_id=body.agent_id, message=body.message)
 
 
 @router.get("/history", response_model=Page[ChatMessageOut], responses=problem_responses(400))

@@ -35,13 +35,12 @@ import anyio
 import structlog
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from pydantic import TypeAdapter, ValidationError
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from resync_fastapi.core.bearer import bearer_token
 from resync_fastapi.core.exceptions import ApiError, Unauthorized
 from resync_fastapi.core.responses import dumps, format_timestamp
-from resync_fastapi.core.security import TokenService
 from resync_fastapi.core.validation import field_errors, has_unpaired_surrogate
+from resync_fastapi.db.database import Database
 from resync_fastapi.models.chat import MessageText
 from resync_fastapi.services.auth import AuthenticatedUser, authenticate
 from resync_fastapi.services.chat import ensure_agent, exchange
@@ -81,10 +80,9 @@ async def _first_frame_token(websocket: WebSocket) -> str:
     return token
 
 
-async def _authenticate(engine: AsyncEngine, tokens: TokenService, token: str) -> AuthenticatedUser:
+async def _authenticate(state: Any, token: str) -> AuthenticatedUser:
     try:
-        async with engine.connect() as conn:
-            return await authenticate(conn, tokens, token)
+        return await authenticate(state.engine, state.tokens, state.auth_cache, token)
     except Unauthorized as exc:
         raise _Refused(exc.detail) from None
 
@@ -98,7 +96,7 @@ def _error(code: str, detail: str) -> dict[str, Any]:
 
 
 async def _chat(
-    engine: AsyncEngine, tws: TwsClient, user: AuthenticatedUser, agent_id: str, content: Any
+    database: Database, tws: TwsClient, user: AuthenticatedUser, agent_id: str, content: Any
 ) -> dict[str, Any]:
     try:
         message = _message_text.validate_python(content)
@@ -106,8 +104,7 @@ async def _chat(
         error = field_errors(exc.errors(include_url=False))[0]
         return _error(error["code"], f"content: {error['message']}")
     try:
-        async with engine.begin() as conn:
-            reply = await exchange(conn, tws, user_id=user.id, agent_id=agent_id, message=message)
+        reply = await exchange(database, tws, user_id=user.id, agent_id=agent_id, message=message)
     except ApiError as exc:
         return _error(exc.slug, exc.detail)
     reply["created_at"] = format_timestamp(reply["created_at"])
@@ -118,18 +115,17 @@ async def _chat(
 async def chat_socket(websocket: WebSocket, agent_id: str) -> None:
     """Chat with ``agent_id`` over a WebSocket (see the module docstring for the protocol)."""
     state = websocket.app.state
-    engine: AsyncEngine = state.engine
-    tokens: TokenService = state.tokens
-    tws = TwsClient(state.tws_http)
+    database: Database = state.database
+    tws: TwsClient = state.tws
     await websocket.accept()
     try:
         token = bearer_token(websocket.headers.getlist("authorization"))
         if token is None:
             token = await _first_frame_token(websocket)
-        user = await _authenticate(engine, tokens, token)
+        user = await _authenticate(state, token)
         if not user.has_role("operator"):
             raise _Refused("This action requires the operator role.")
-        async with engine.connect() as conn:
+        async with database.transaction() as conn:
             try:
                 await ensure_agent(conn, agent_id)
             except ApiError as exc:
@@ -151,8 +147,8 @@ async def chat_socket(websocket: WebSocket, agent_id: str) -> None:
             if kind == "ping":
                 answer: dict[str, Any] = {"type": "pong"}
             elif kind == "chat_message":
-                user = await _authenticate(engine, tokens, token)
-                answer = await _chat(engine, tws, user, agent_id, frame.get("content"))
+                user = await _authenticate(state, token)
+                answer = await _chat(database, tws, user, agent_id, frame.get("content"))
             else:
                 answer = _error("bad_frame", f"Unknown frame type: {kind!r}.")
             await _send(websocket, answer)
