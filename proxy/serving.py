@@ -9,10 +9,12 @@ Two of uvicorn's defaults are wrong for a public front:
   password guesses and a chosen canary side. Forwarded headers are believed only from the
   addresses in ``STRANGLER_FORWARDED_ALLOW_IPS`` (empty: from nobody, and uvicorn's middleware
   is not even installed).
-* No bound on the request head: with h11 ``h11_max_incomplete_event_size`` caps what is buffered
-  before the head is complete (16 KiB more than the proxy's own 431 limit, so the proxy's
-  problem answer is what clients normally see); the httptools parser has no such option, and
-  the proxy's :class:`~proxy.limits.RequestLimits` answers 431 once the head is parsed.
+* No bound on the request head. The proxy's :class:`~proxy.limits.RequestLimits` answers 431
+  once a head over ``STRANGLER_MAX_HEADER_BYTES`` is parsed; with h11, uvicorn's
+  ``h11_max_incomplete_event_size`` also caps what is buffered before the head is complete, at
+  64 times that limit (1 MiB by default: far above it, so the problem answer is what clients
+  see, h11's plain 400 only for a head nobody sends by mistake). The httptools parser (the
+  default when installed) has no such option.
 """
 
 from __future__ import annotations
@@ -36,5 +38,5 @@ def uvicorn_options(settings: ProxySettings) -> dict[str, Any]:
     """Return the keyword arguments for ``uvicorn.run``/``uvicorn.Config`` that settings fix."""
     return {
         **forwarded_options(settings.forwarded_allow_ips),
-        "h11_max_incomplete_event_size": settings.max_header_bytes + 16 * 1024,
+        "h11_max_incomplete_event_size": settings.max_header_bytes * 64,
     }

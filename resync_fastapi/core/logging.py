@@ -16,6 +16,7 @@ import time
 import uuid
 
 import structlog
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from resync_fastapi.core.exceptions import InternalError
@@ -103,6 +104,10 @@ class RequestContextMiddleware:
         with structlog.contextvars.bound_contextvars(request_id=request_id):
             try:
                 await self.app(scope, receive, send_with_id)
+            except ClientDisconnect:
+                # The client left mid-body (or a front's body timeout ended the read, answering
+                # 408 itself): there is nobody to answer and nothing went wrong in the app.
+                logger.info("client_disconnected", path=redact_target(scope.get("path", "")))
             except Exception:
                 logger.exception("unhandled_error", path=redact_target(scope.get("path", "")))
                 if scope["type"] != "http" or status:

@@ -235,6 +235,10 @@ def test_a_body_trickled_a_byte_at_a_time_is_cut_at_the_total_limit(
     assert elapsed < 8
     metrics = httpx.get(f"{server.base_url}/metrics", timeout=5).text
     assert 'strangler_requests_refused_total{reason="body_timeout"}' in metrics
+    # The app's cut-short read is contained: a warning from the proxy, no error from the app.
+    log = server.wait_for_log('"reason": "body_timeout"')
+    assert '"reason": "body_timeout"' in log
+    assert "Traceback" not in log and "unhandled_error" not in log
 
 
 def test_a_prompt_body_is_untouched(server: ResyncServer, side: str) -> None:
