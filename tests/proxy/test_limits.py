@@ -180,12 +180,41 @@ def test_the_settings_default_to_16_kib_10_s_and_60_s(tmp_path: Path) -> None:
     assert uvicorn_options(settings)["h11_max_incomplete_event_size"] == 1024 * 1024
 
 
-@pytest.mark.parametrize("http", ["h11", "httptools"])
+@pytest.mark.parametrize("http", ["h11", "proxy.serving:BoundedHttpToolsProtocol"])
 def test_both_uvicorn_parsers_answer_431(tmp_path: Path, http: str) -> None:
     settings = make_settings(tmp_path, max_header_bytes=2048)
-    with serve(make_proxy(settings), http=http, **uvicorn_options(settings)) as url:
+    options = {**uvicorn_options(settings), "http": http}
+    with serve(make_proxy(settings), **options) as url:
         port = int(url.rsplit(":", 1)[1])
         raw = _exchange(
             port, b"GET /echo HTTP/1.1\r\nHost: x\r\nX: " + b"a" * 100_000 + b"\r\n\r\n"
         )
     assert _parse(raw)[0] == 431
+
+
+def test_serve_uses_the_bounded_httptools_protocol(tmp_path: Path) -> None:
+    assert uvicorn_options(make_settings(tmp_path))["http"] == (
+        "proxy.serving:BoundedHttpToolsProtocol"
+    )
+
+
+def test_an_endless_head_is_cut_at_the_parser_without_buffering_it(tmp_path: Path) -> None:
+    """Past 64 x the limit the httptools protocol answers 431 itself and closes the connection."""
+    settings = make_settings(tmp_path, max_header_bytes=2048)  # parser cap: 128 KiB
+    with serve(make_proxy(settings), **uvicorn_options(settings)) as url:
+        port = int(url.rsplit(":", 1)[1])
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+            sock.sendall(b"GET /echo HTTP/1.1\r\nHost: x\r\n")
+            sent = 0
+            try:
+                while sent < 50 * 1024 * 1024:  # the head never ends
+                    sock.sendall(b"X-Filler: " + b"f" * 1000 + b"\r\n")
+                    sent += 1012
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+            raw = read_until_closed(sock)
+    assert sent < 50 * 1024 * 1024  # the server hung up long before
+    status, headers, body = _parse(raw)
+    assert status == 431
+    assert headers["content-type"] == "application/problem+json"
+    assert json.loads(body)["detail"] == "The request headers exceed the limit of 131072 bytes."
