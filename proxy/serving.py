@@ -24,6 +24,7 @@ from __future__ import annotations
 import importlib.util
 from typing import Any
 
+from proxy.errors import HeadTooLarge
 from proxy.problems import json_bytes
 from proxy.settings import ProxySettings
 
@@ -31,10 +32,6 @@ __all__ = ["BoundedHttpToolsProtocol", "forwarded_options", "uvicorn_options"]
 
 HEAD_BUFFER_FACTOR = 64
 _HAS_HTTPTOOLS = importlib.util.find_spec("httptools") is not None
-
-
-class _HeadTooLarge(Exception):
-    """Raised inside the parser's callback; httptools turns it into a parser error."""
 
 
 if _HAS_HTTPTOOLS:
@@ -61,7 +58,7 @@ if _HAS_HTTPTOOLS:
             self._head_bytes += size
             if self._head_bytes > self._head_cap:
                 self._head_refused = True
-                raise _HeadTooLarge
+                raise HeadTooLarge  # httptools turns it into a parser error
 
         def on_url(self, url: bytes) -> None:
             self._count(len(url))
