@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 
 export RESYNC_DATABASE_URL ?= sqlite:///var/resync.db
 
-.PHONY: install chromium run run-legacy run-new run-sim test lint db-upgrade db-seed bench soak browser clean
+.PHONY: install chromium run run-legacy run-new run-sim test lint db-upgrade db-seed bench bench-quick soak browser clean
 
 $(STAMP): requirements.lock pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -66,10 +66,16 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy legacy_flask resync_fastapi proxy tws_sim migrations loadtest
 
-# The Locust benchmark of every serving mode (server on core 0, Locust and the simulator on
-# core 1); BENCH_ARGS passes options, e.g. make bench BENCH_ARGS="--duration 60 --users 100".
+# The Locust benchmark (server on core 0, Locust and the simulator on core 1): every serving mode,
+# scenario and database, the latency sweep and the burst, about 30 minutes; BENCH_ARGS passes
+# options, e.g. make bench BENCH_ARGS="--databases sqlite --sweep 20,100 --burst uvicorn".
 bench: $(STAMP)
 	$(PY) -m loadtest.bench $(BENCH_ARGS)
+
+# A few minutes of the same: SQLite, the bare servers, short runs, one sweep point, one burst.
+bench-quick: $(STAMP)
+	$(PY) -m loadtest.bench --databases sqlite --systems gunicorn,uvicorn --scenarios agents,jobs \
+	  --duration 10 --sweep 100 --sweep-duration 10 --burst uvicorn --label quick $(BENCH_ARGS)
 
 # Memory of one proxy worker while it answers 100,000 requests, legacy and new phases in turn
 # (same pinning); SOAK_ARGS passes options, e.g. make soak SOAK_ARGS="--requests 200000".

@@ -1,8 +1,9 @@
-"""Write the bench report: Markdown tables, the migration's comparison, charts and raw results.
+"""Write the bench report: Markdown tables, the migration judged, the sweep, the burst, charts.
 
-The migration promised, for the FastAPI app against the Flask app: 5-7x the throughput, 70 %
-lower latency and 47 % less memory. The report states what this machine measured against that
-promise, and the proxy's cost (issue 4) as throughput ratios to the bare servers.
+The migration's promise (issue 11, ``loadtest/promise.py``) is judged row by row, each missed
+row with the cause the runs measured; the latency sweep shows where async wins and by how much
+(``loadtest/sweep.py``); the burst table counts every answer by status; the proxy's cost
+(issue 4) is given as throughput ratios to the bare servers.
 """
 
 from __future__ import annotations
@@ -18,15 +19,24 @@ from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from loadtest.burst import BurstResult
+from loadtest.promise import (
+    BUSY_MACHINE,
+    CLIENT_SATURATED,
+    STARVED_CPU,
+    client_share,
+    cpu_ms_per_request,
+    judge,
+)
 from loadtest.results import RunResult
+from loadtest.sweep import SWEEP_HEADER, sweep_chart, sweep_rows, where_async_wins
 
 if TYPE_CHECKING:
     from loadtest.bench import BenchSettings
 
 __all__ = [
-    "LATENCY_PROMISE",
-    "MEMORY_PROMISE",
-    "THROUGHPUT_PROMISE",
+    "TABLE_END",
+    "burst_rows",
     "caveats",
     "cpu_ms_per_request",
     "main",
@@ -35,13 +45,19 @@ __all__ = [
     "write_report",
 ]
 
-THROUGHPUT_PROMISE = (5.0, 7.0)  # FastAPI / Flask requests per second
-LATENCY_PROMISE = 0.70  # share of latency removed
-MEMORY_PROMISE = 0.47  # share of resident memory removed
 TABLE_END = "<!-- table-end -->"
 RESULT_HEADER = (
-    "scenario", "system", "rps", "p50 ms", "p95 ms", "p99 ms", "failures", "RSS peak MiB",
-    "RSS avg MiB", "server CPU", "CPU ms/req", "Locust CPU", "targets", "load avg",
+    "scenario", "system", "db", "rps", "p50 ms", "p95 ms", "p99 ms", "failures", "RSS peak MiB",
+    "RSS avg MiB", "server CPU", "CPU ms/req", "Locust CPU", "sim CPU", "targets",
+    "load avg",
+)  # fmt: skip
+MIGRATION_HEADER = (
+    "db", "subject", "metric", "Flask", "FastAPI", "measured", "promise", "verdict", "cause",
+)  # fmt: skip
+BURST_HEADER = (
+    "db", "app", "answers by status", "5xx other than 504", "slowest s", "p50 s",
+    "later than timeout + 1 s", "probes 200", "slowest probe s", "pool timeouts",
+    "server CPU s", "verdict",
 )  # fmt: skip
 
 
@@ -75,83 +91,67 @@ def _versions() -> str:
     return ", ".join([f"Python {platform.python_version()}", *found])
 
 
-def _find(results: Sequence[RunResult], scenario: str, system: str) -> RunResult | None:
+def _find(
+    results: Sequence[RunResult], scenario: str, system: str, database: str | None = None
+) -> RunResult | None:
     return next(
-        (r for r in results if r.scenario == scenario and r.system == system and r.ok), None
-    )
+        (
+            r
+            for r in results
+            if r.scenario == scenario and r.system == system and r.ok and not r.sweep
+            and (database is None or r.database == database)
+        ),
+        None,
+    )  # fmt: skip
 
 
 def _ratio(numerator: float, denominator: float) -> float | None:
     return numerator / denominator if denominator else None
 
 
-def _change(before: float, after: float, better: str, worse: str) -> tuple[str, float | None]:
-    change = _ratio(before - after, before)
-    if change is None:
-        return "-", None
-    return (f"{change:.0%} {better}" if change >= 0 else f"{-change:.0%} {worse}"), change
+def migration_rows(
+    results: Sequence[RunResult], bursts: Sequence[BurstResult] = ()
+) -> list[list[str]]:
+    """The migration table: every promised figure, its verdict and, when missed, the cause."""
+    return [judgement.row() for judgement in judge(results, bursts)]
 
 
-def migration_rows(results: Sequence[RunResult], scenario: str) -> list[list[str]]:
-    """Rows comparing bare Flask (gunicorn) and bare FastAPI (uvicorn) for one scenario."""
-    old, new = _find(results, scenario, "gunicorn"), _find(results, scenario, "uvicorn")
-    if old is None or new is None:
-        return []
-    assert old.stats and new.stats and old.usage and new.usage
-    low, high = THROUGHPUT_PROMISE
-    factor = _ratio(new.stats.rps, old.stats.rps)
-    rows = [
-        [
-            scenario,
-            "throughput (rps)",
-            f"{old.stats.rps:.1f}",
-            f"{new.stats.rps:.1f}",
-            "-" if factor is None else f"{factor:.2f}x",
-            f"{low:g}-{high:g}x",
-            "met" if factor is not None and factor >= low else "not met",
-        ]
-    ]
-    for label, before, after in (
-        ("latency p50 (ms)", old.stats.p50_ms, new.stats.p50_ms),
-        ("latency p95 (ms)", old.stats.p95_ms, new.stats.p95_ms),
-        ("latency p99 (ms)", old.stats.p99_ms, new.stats.p99_ms),
-    ):
-        text, change = _change(before, after, "lower", "higher")
-        met = change is not None and change >= LATENCY_PROMISE
-        verdict = "met" if met else "not met"
-        rows.append([scenario, label, f"{before:.0f}", f"{after:.0f}", text, "70% lower", verdict])
-    text, change = _change(old.usage.avg_mib, new.usage.avg_mib, "less", "more")
-    met = change is not None and change >= MEMORY_PROMISE
-    old_rss, new_rss = f"{old.usage.avg_mib:.1f}", f"{new.usage.avg_mib:.1f}"
-    verdict = "met" if met else "not met"
-    rows.append([scenario, "memory, avg RSS (MiB)", old_rss, new_rss, text, "47% less", verdict])
-    old_cpu, new_cpu = cpu_ms_per_request(old), cpu_ms_per_request(new)
-    if old_cpu and new_cpu:
-        text, _ = _change(old_cpu, new_cpu, "less", "more")
-        efficiency = f"{text} ({old_cpu / new_cpu:.2f}x the requests per CPU second)"
-        rows.append([scenario, "server CPU per request (ms)", f"{old_cpu:.2f}", f"{new_cpu:.2f}",
-                     efficiency, "-", "-"])  # fmt: skip
+def burst_rows(bursts: Sequence[BurstResult]) -> list[list[str]]:
+    """One row per burst (both apps): the answers by status, times, probes, pool timeouts."""
+    rows = []
+    for b in bursts:
+        if b.error:
+            reason = b.error.splitlines()[0][:120].replace("|", "/")
+            rows.append([b.database, b.app, f"not run: {reason}", *["-"] * 8, "not measured"])
+            continue
+        bound = b.tws_timeout_s + 1.0
+        met = (
+            b.non_504_5xx == 0
+            and b.answered_all
+            and b.slowest_s <= bound
+            and b.probes > 0
+            and b.probes_ok == b.probes
+            and b.probe_slowest_s <= bound
+        )
+        app = b.app if b.threads is None else f"{b.app} ({b.threads} threads)"
+        rows.append([
+            b.database, app, b.status_text(), str(b.non_504_5xx), f"{b.slowest_s:.2f}",
+            f"{b.p50_s:.2f}", str(b.late), f"{b.probes_ok}/{b.probes}",
+            f"{b.probe_slowest_s:.2f}", str(b.pool_timeouts),
+            "-" if b.server_cpu_s is None else f"{b.server_cpu_s:.1f}",
+            "met" if met else "missed",
+        ])  # fmt: skip
     return rows
 
 
-def cpu_ms_per_request(result: RunResult) -> float | None:
-    """CPU milliseconds the server spent per answered request in the measured window.
-
-    Throughput depends on how much of its core the server got on a shared machine; CPU per
-    request does much less, so it is the steadier way to compare two servers' efficiency.
-    """
-    if result.stats is None or result.usage is None or not result.stats.rps:
-        return None
-    if not result.usage.cpu_share:
-        return None
-    return 1000 * result.usage.cpu_share / result.stats.rps
-
-
-def overhead_rows(results: Sequence[RunResult], scenario: str) -> list[list[str]]:
+def overhead_rows(
+    results: Sequence[RunResult], scenario: str, database: str | None = None
+) -> list[list[str]]:
     """Issue 4: the proxy's throughput as a share of the bare server it fronts."""
     rows = []
     for proxy, bare in (("proxy-new", "uvicorn"), ("proxy-legacy", "gunicorn")):
-        p, b = _find(results, scenario, proxy), _find(results, scenario, bare)
+        p = _find(results, scenario, proxy, database)
+        b = _find(results, scenario, bare, database)
         if p is None or b is None:
             continue
         assert p.stats and b.stats
@@ -159,6 +159,7 @@ def overhead_rows(results: Sequence[RunResult], scenario: str) -> list[list[str]
         p95 = _ratio(p.stats.p95_ms, b.stats.p95_ms)
         rows.append(
             [
+                *([] if database is None else [database]),
                 scenario,
                 f"{proxy} / {bare}",
                 f"{p.stats.rps:.1f} / {b.stats.rps:.1f}",
@@ -175,15 +176,11 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     return "\n".join(lines)
 
 
-STARVED_CPU = 0.8  # a pinned server below this CPU share was waiting or starved
-BUSY_MACHINE = 2.0  # 1-minute load average above the two cores' worth of work
-
-
-def caveats(results: Sequence[RunResult]) -> list[str]:
+def caveats(results: Sequence[RunResult], bursts: Sequence[BurstResult] = ()) -> list[str]:
     """Say which runs the machine disturbed, so nobody reads too much into their rps."""
     found = []
     starved = [
-        f"{r.scenario}/{r.system} ({r.usage.cpu_share:.0%} CPU, load {r.load_avg:.1f})"
+        f"{_where(r)} ({r.usage.cpu_share:.0%} CPU, load {r.load_avg:.1f})"
         for r in results
         if r.ok and r.usage and r.load_avg is not None
         and r.usage.cpu_share < STARVED_CPU and r.load_avg > BUSY_MACHINE
@@ -195,11 +192,27 @@ def caveats(results: Sequence[RunResult]) -> list[str]:
             "compare CPU ms/req for these."
         )
     client_bound = [
-        f"{r.scenario}/{r.system}" for r in results if r.ok and (r.client_cpu or 0) > 0.9
+        f"{_where(r)} ({share:.0%})"
+        for r in results
+        if r.ok and (share := client_share(r)) is not None and share >= CLIENT_SATURATED
     ]
     if client_bound:
-        found.append(f"Locust used over 90 % of its core in: {', '.join(client_bound)}.")
+        found.append(
+            "Locust and the simulator used at least 90 % of the client core in: "
+            f"{', '.join(client_bound)}: the load generator, not the server, may have set "
+            "these runs' rps (their rows in the migration table say so)."
+        )
+    if "postgresql" in {r.database for r in results} | {b.database for b in bursts}:
+        found.append(
+            "PostgreSQL's own server processes are not pinned and not in the server CPU "
+            "figures: on postgresql rows, CPU ms/req is the app's share only."
+        )
     return found
+
+
+def _where(result: RunResult) -> str:
+    where = f"{result.database}/{result.scenario}/{result.system}"
+    return f"{where}@{result.latency_ms:g}ms" if result.sweep else where
 
 
 def _result_row(result: RunResult) -> list[str]:
@@ -207,8 +220,11 @@ def _result_row(result: RunResult) -> list[str]:
     if not result.ok:
         reason = (result.error or "no statistics").splitlines()[0][:120].replace("|", "/")
         blank = ["-"] * 4
-        rest = ["-"] * 6
-        return [result.scenario, result.system, *blank, f"not run: {reason}", *rest, load]
+        rest = ["-"] * 7
+        return [
+            result.scenario, result.system, result.database, *blank, f"not run: {reason}",
+            *rest, load,
+        ]  # fmt: skip
     assert result.stats is not None and result.usage is not None
     s = result.stats
     targets = "met" if not result.missed else f"missed {len(result.missed)}"
@@ -217,6 +233,7 @@ def _result_row(result: RunResult) -> list[str]:
     return [
         result.scenario,
         result.system,
+        result.database,
         f"{s.rps:.1f}",
         f"{s.p50_ms:.0f}",
         f"{s.p95_ms:.0f}",
@@ -226,10 +243,15 @@ def _result_row(result: RunResult) -> list[str]:
         f"{result.usage.avg_mib:.1f}",
         f"{result.usage.cpu_share:.0%}",
         "-" if (cpu := cpu_ms_per_request(result)) is None else f"{cpu:.2f}",
-        "-" if result.client_cpu is None else f"{result.client_cpu:.0%}",
+        _share(result.locust_cpu if result.locust_cpu is not None else result.client_cpu),
+        _share(result.sim_cpu),
         targets,
         load,
     ]
+
+
+def _share(value: float | None) -> str:
+    return "-" if value is None else f"{value:.0%}"
 
 
 def _charts(
@@ -240,9 +262,11 @@ def _charts(
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    done = [r for r in results if r.ok]
+    done = [r for r in results if r.ok and not r.sweep]
     if not done:
         return []
+    database = done[0].database  # the first database's runs (the tables have them all)
+    done = [r for r in done if r.database == database]
     width = 0.8 / max(1, len(systems))
     fig, ax = plt.subplots(figsize=(10, 4.5))
     for i, system in enumerate(systems):
@@ -253,7 +277,7 @@ def _charts(
         ax.bar_label(bars, fmt="%.0f", fontsize=7)
     ax.set_xticks(range(len(scenarios)), scenarios)
     ax.set_ylabel("requests per second")
-    ax.set_title("Throughput per system (one pinned core)")
+    ax.set_title(f"Throughput per system (one pinned core, {database})")
     ax.legend(fontsize=8, ncols=3)
     fig.tight_layout()
     fig.savefig(folder / "throughput.png", dpi=110)
@@ -269,7 +293,7 @@ def _charts(
             ax.bar([n + (j - 1) * 0.27 for n in range(len(names))], values, 0.27, label=label)
         ax.set_xticks(range(len(names)), names, rotation=25, ha="right", fontsize=8)
         ax.set_ylabel("milliseconds")
-        ax.set_title(f"Latency percentiles: {scenario}")
+        ax.set_title(f"Latency percentiles: {scenario} ({database})")
         ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(folder / "latency.png", dpi=110)
@@ -277,94 +301,150 @@ def _charts(
     return ["throughput.png", "latency.png"]
 
 
-def write_report(results: Sequence[RunResult], settings: BenchSettings, folder: Path) -> Path:
-    """Write ``report.md``, the charts and ``results.json`` into ``folder``; return the report."""
-    folder.mkdir(parents=True, exist_ok=True)
-    scenarios = list(dict.fromkeys(r.scenario for r in results))
-    systems = list(dict.fromkeys(r.system for r in results))
+def _settings_lines(settings: BenchSettings) -> list[str]:
     pinning = (
         f"server under test pinned to core {settings.server_core}; Locust, the TWS simulator and "
         f"this runner pinned to core {settings.client_core} (`taskset -c`)"
         if settings.server_core is not None
         else "nothing pinned (fewer than two cores or --no-pin)"
     )
+    databases = ", ".join(settings.databases)
+    lines = [
+        f"- Machine: {_cpu_model()}, {os.cpu_count()} cores; {_versions()}.",
+        f"- Scenario runs: {settings.users} users (closed loop, no think time; the operator mix "
+        f"without its pauses) per run, spawned at {settings.spawn_rate:g}/s, then "
+        f"{settings.warmup} s warm-up (not measured), then {settings.duration} s measured, TWS "
+        f"latency {settings.latency_ms} ms per call. Each user is its own operator, with an "
+        "access token issued before the run by a separate setup server (no sign-in on a "
+        "measured server).",
+        f"- Legacy: gunicorn 1 worker x {settings.legacy_threads} threads (gthread); FastAPI: "
+        "uvicorn, 1 process; the proxy: `resync-strangler serve`, 1 process, legacy in an "
+        f"a2wsgi pool of the same {settings.legacy_threads} threads, shadow defaults. Server "
+        f"log level {settings.log_level}.",
+        f"- Databases: {databases}; each run on a fresh copy of one seeded template (a SQLite "
+        "file copy; a PostgreSQL `CREATE DATABASE ... TEMPLATE`, dropped after the run: "
+        "psycopg on legacy, asyncpg on new).",
+        f"- Pinning: {pinning}.",
+    ]
+    if settings.sweep:
+        lines.append(
+            f"- Sweep: `jobs` at TWS {', '.join(str(n) for n in settings.sweep)} ms on "
+            f"{settings.databases[0]}, {settings.sweep_users} users, {settings.sweep_duration} s "
+            "measured per run; Flask sized by Little's law (`loadtest/sweep.py`)."
+        )
+    if settings.burst:
+        lines.append(
+            f"- Burst: {settings.burst_requests} concurrent `GET /api/v1/status/jobs` on "
+            f"{', '.join(settings.burst)}, every TWS call hanging {settings.burst_hang:g} s "
+            f"against RESYNC_TWS_TIMEOUT={settings.burst_timeout:g} s; `GET /api/v1/agents` "
+            "probed every 0.5 s meanwhile (at most 20 probes)."
+        )
+    return lines
+
+
+RESULTS_LEGEND = (
+    "rps and latency from Locust (measured window only); failures = failed / all requests; "
+    "RSS = resident memory of the server's process tree, sampled every 0.25 s in the measured "
+    "window; server CPU = the server tree's CPU seconds per second in that window (100% = its "
+    "core fully busy); CPU ms/req = server CPU time per answered request, the figure least "
+    "disturbed by other load on the machine; Locust CPU and sim CPU = the load generator's and "
+    "the simulator's shares of the client core they share, in the measured window (together "
+    "near 100%, the client and not the server may be the limit); load avg = the machine's "
+    "1-minute load average at the end of the run (both cores are shared with other work: "
+    "above ~2, runs competed for CPU)."
+)
+
+
+def write_report(
+    results: Sequence[RunResult],
+    settings: BenchSettings,
+    folder: Path,
+    bursts: Sequence[BurstResult] = (),
+) -> Path:
+    """Write ``report.md``, the charts and ``results.json`` into ``folder``; return the report."""
+    folder.mkdir(parents=True, exist_ok=True)
+    main_runs = [r for r in results if not r.sweep]
+    scenarios = list(dict.fromkeys(r.scenario for r in main_runs if r.ok))
+    systems = list(dict.fromkeys(r.system for r in main_runs if r.ok))
+    databases = list(dict.fromkeys(r.database for r in main_runs))
     lines = [
         f"# Resync load-test report, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
         "",
         f"Command: `{settings.command or 'python -m loadtest.bench'}`",
         "",
-        f"- Machine: {_cpu_model()}, {os.cpu_count()} cores; {_versions()}.",
-        f"- Load: {settings.users} users (closed loop, no think time) per run, spawned at "
-        f"{settings.spawn_rate:g}/s, then {settings.warmup} s warm-up (not measured), then "
-        f"{settings.duration} s measured. Each user is its own operator, with an access token "
-        "issued before the run by a separate setup server (no sign-in on a measured server).",
-        f"- TWS simulator latency {settings.latency_ms} ms per call. Legacy: gunicorn 1 worker x "
-        f"{settings.legacy_threads} threads (gthread); FastAPI: uvicorn, 1 process; the proxy: "
-        "`resync-strangler serve`, 1 process, legacy in an a2wsgi pool of the same "
-        f"{settings.legacy_threads} threads, shadow defaults (sample rate 1, 8 concurrent). "
-        f"Server log level {settings.log_level}; each run on a fresh copy of one seeded SQLite "
-        "database.",
-        f"- Pinning: {pinning}.",
+        *_settings_lines(settings),
         "",
         "## Results",
         "",
-        "rps and latency from Locust (measured window only); failures = failed / all requests; "
-        "RSS = resident memory of the server's process tree, sampled every 0.25 s in the "
-        "measured window; server CPU = the server tree's CPU seconds per second in that window "
-        "(100% = its core fully busy); CPU ms/req = server CPU time per answered request, the "
-        "figure least disturbed by other load on the machine; Locust CPU = the load "
-        "generator's, over its whole run "
-        "(near 100%, the client and not the server may be the limit); load avg = the "
-        "machine's 1-minute load average at the end of the run (both cores are shared with "
-        "other work: above ~2, runs competed for CPU).",
+        RESULTS_LEGEND,
         "",
-        _table(RESULT_HEADER, [_result_row(r) for r in results]),
+        _table(RESULT_HEADER, [_result_row(r) for r in main_runs])
+        if main_runs
+        else "No scenario runs (`--scenarios none`).",
         "",
-        "## The migration: Flask (gunicorn) vs FastAPI (uvicorn)",
+        "## The migration against its promise: Flask (gunicorn) vs FastAPI (uvicorn)",
+        "",
+        "measured = FastAPI / Flask (Flask with the bench's threads); a missed row's cause is "
+        "what the runs measured (`loadtest/promise.py`).",
         "",
     ]
-    migration = [row for scenario in scenarios for row in migration_rows(results, scenario)]
+    migration = migration_rows(results, bursts)
     if migration:
-        lines.append(
-            _table(
-                ["scenario", "metric", "Flask", "FastAPI", "change", "promise", "verdict"],
-                migration,
-            )
-        )
+        lines.append(_table(MIGRATION_HEADER, migration))
     else:
-        lines.append("Not measured: both `gunicorn` and `uvicorn` runs are needed.")
+        lines.append("Not measured: both `gunicorn` and `uvicorn` runs (or a burst) are needed.")
+    sweep = sweep_rows(results, settings.legacy_threads)
+    if sweep:
+        lines += ["", "## Latency sweep: jobs against TWS latency", "", _table(SWEEP_HEADER, sweep)]
+        lines += [""] + [f"- {line}" for line in where_async_wins(results)]
+    if bursts:
+        lines += [
+            "", "## Burst: TWS hanging past the timeout", "",
+            "Both apps under the same checks (the migration table judges FastAPI's): no 5xx "
+            "other than 504, every answer within RESYNC_TWS_TIMEOUT + 1 s, the probes of "
+            "`GET /api/v1/agents` all 200 within that bound.",
+            "", _table(BURST_HEADER, burst_rows(bursts)),
+        ]  # fmt: skip
     lines += ["", "## Proxy overhead (issue 4)", ""]
-    overhead = [row for scenario in scenarios for row in overhead_rows(results, scenario)]
+    overhead = [
+        row for db in databases for scenario in scenarios
+        for row in overhead_rows(results, scenario, db)
+    ]  # fmt: skip
     if overhead:
-        lines.append(
-            _table(["scenario", "ratio", "rps (proxy / bare)", "rps ratio", "p95 ratio"], overhead)
-        )
+        header = ["db", "scenario", "ratio", "rps (proxy / bare)", "rps ratio", "p95 ratio"]
+        lines.append(_table(header, overhead))
     else:
         lines.append("Not measured: needs the proxy runs and the bare servers they front.")
     lines += ["", TABLE_END, ""]
     charts = _charts(results, scenarios, systems, folder)
+    chart = sweep_chart(results, folder)
+    if chart:
+        charts.append(chart)
     if charts:
         lines += ["## Charts", ""] + [f"![{name[:-4]}]({name})" for name in charts] + [""]
-    found = caveats(results)
+    found = caveats(results, bursts)
     if found:
         lines += ["## Caveats found in these runs", ""] + [f"- {c}" for c in found] + [""]
-    details = [r for r in results if r.notes or r.missed or r.error]
+    details = [
+        r for r in results if r.notes or r.missed or (r.error and not r.error.startswith("skipped"))
+    ]
     if details:
         lines += ["## Per-run notes", ""]
         for r in details:
+            where = _where(r)
             for note in r.notes:
-                lines.append(f"- {r.scenario} / {r.system}: {note}")
+                lines.append(f"- {where}: {note}")
             for miss in r.missed:
-                lines.append(f"- {r.scenario} / {r.system}: target missed: {miss}")
+                lines.append(f"- {where}: target missed: {miss}")
             if r.error:
-                lines.append(f"- {r.scenario} / {r.system}: not run: {r.error.splitlines()[0]}")
+                lines.append(f"- {where}: not run: {r.error.splitlines()[0]}")
         lines.append("")
     lines += [
         "## Files",
         "",
-        "- `results.json`: every number above, per run.",
-        "- `runs/<scenario>-<system>_stats.csv` (+ `_stats_history.csv`, `_failures.csv`, "
-        "`_exceptions.csv`): Locust's own output per run.",
+        "- `results.json`: every number above, per run and per burst.",
+        "- `runs/<db>-[sweep<ms>-]<scenario>-<system>_stats.csv` (+ `_stats_history.csv`, "
+        "`_failures.csv`, `_exceptions.csv`): Locust's own output per run.",
         "- Targets per run: `loadtest/targets/<scenario>-<system>.toml`.",
         "",
     ]
@@ -373,6 +453,7 @@ def write_report(results: Sequence[RunResult], settings: BenchSettings, folder: 
     raw = {
         "settings": {k: _plain(v) for k, v in vars_of(settings).items()},
         "runs": [r.to_json() for r in results],
+        "bursts": [b.to_json() for b in bursts],
     }
     (folder / "results.json").write_text(json.dumps(raw, indent=2) + "\n", encoding="utf-8")
     return report
@@ -428,7 +509,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     folder = Path(args[0])
     raw = json.loads((folder / "results.json").read_text(encoding="utf-8"))
     results = [RunResult.from_json(run) for run in raw["runs"]]
-    print(write_report(results, _settings_from(raw["settings"]), folder))
+    bursts = [BurstResult.from_json(b) for b in raw.get("bursts", [])]
+    settings = _settings_from(raw["settings"])
+    for run in results:  # files written before runs carried their latency: the bench's one
+        if run.latency_ms is None and not run.sweep:
+            run.latency_ms = settings.latency_ms
+        if run.threads is None and run.system.startswith("gunicorn"):
+            run.threads = settings.legacy_threads
+        if run.users is None and not run.sweep:
+            run.users = settings.users
+    print(write_report(results, settings, folder, bursts))
     return 0
 
 

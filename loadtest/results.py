@@ -14,7 +14,7 @@ from typing import Any
 
 from loadtest.usage import UsageSummary
 
-__all__ = ["AGGREGATED", "RequestStats", "RunResult", "read_stats_csv"]
+__all__ = ["AGGREGATED", "RequestStats", "RunResult", "read_failures_csv", "read_stats_csv"]
 
 AGGREGATED = "Aggregated"
 
@@ -66,12 +66,26 @@ def read_stats_csv(path: str | Path) -> dict[str, RequestStats]:
     return rows
 
 
+def read_failures_csv(path: str | Path, limit: int = 5) -> dict[str, int]:
+    """The most frequent failures of ``PREFIX_failures.csv``: ``"GET name: error"`` -> count."""
+    counts: dict[str, int] = {}
+    try:
+        with Path(path).open(newline="", encoding="utf-8") as handle:
+            for row in csv.DictReader(handle):
+                key = f"{row['Method']} {row['Name']}: {row['Error']}"[:200]
+                counts[key] = counts.get(key, 0) + int(row["Occurrences"])
+    except (OSError, KeyError, ValueError):
+        return {}
+    top = sorted(counts.items(), key=lambda item: -item[1])[:limit]
+    return dict(top)
+
+
 @dataclass
 class RunResult:
     """What one (system, scenario) run measured, or why it could not run."""
 
-    system: str  # "gunicorn", "proxy-new"...
-    scenario: str  # "agents", "jobs"
+    system: str  # "gunicorn", "proxy-new"... ("gunicorn-sized" in the latency sweep)
+    scenario: str  # "agents", "jobs", "operator"
     stats: RequestStats | None = None
     usage: UsageSummary | None = None
     targets: str = ""  # the targets file used
@@ -81,6 +95,15 @@ class RunResult:
     client_cpu: float | None = None  # Locust's CPU seconds per wall second (1.0 = its core)
     notes: list[str] = field(default_factory=list)  # canary split, shadow counts...
     error: str = ""  # set when the run could not happen
+    database: str = "sqlite"  # "sqlite" | "postgresql"
+    latency_ms: float | None = None  # the simulator's latency during the run
+    threads: int | None = None  # gunicorn's threads (legacy runs)
+    users: int | None = None  # Locust users (closed loop)
+    sweep: bool = False  # a point of the latency sweep, not a main scenario run
+    locust_cpu: float | None = None  # Locust's CPU share in the measured window
+    sim_cpu: float | None = None  # the simulator's (it shares the client core with Locust)
+    pool_timeouts: int = 0  # "QueuePool limit ... reached" lines in the server's log
+    failure_kinds: dict[str, int] = field(default_factory=dict)  # Locust's failure messages
 
     @property
     def ok(self) -> bool:

@@ -68,7 +68,16 @@ class ProxySettings(BaseSettings):
             return ",".join(part.strip() for part in value.split(",") if part.strip())
         return value
 
-    @field_validator("mismatch_db", mode="before")
+    # Traffic capture (proxy.traffic): a policy file (per-route sample rate and body limit) turns
+    # it on; unset or empty, nothing is captured.
+    capture_file: Path | None = None
+    capture_store_url: str = "sqlite:///var/strangler-capture.db"
+    capture_max_records: int = Field(default=10_000, ge=1)
+    capture_max_age: float = Field(default=7 * 24 * 3600.0, gt=0)
+    # Exchanges waiting for the capture writer; beyond that they are dropped and counted.
+    capture_queue: int = Field(default=1024, ge=1)
+
+    @field_validator("mismatch_db", "capture_file", mode="before")
     @classmethod
     def _empty_means_in_memory(cls, value: object) -> object:
         """Read ``STRANGLER_MISMATCH_DB=`` (empty) as unset: ``Path("")`` would be ``.``."""

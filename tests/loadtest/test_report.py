@@ -23,7 +23,12 @@ def result(system: str, rps: float, p95: float, rss: float, scenario: str = "age
         "", "Aggregated", int(rps * 30), 0, rps, p95 / 2, p95 / 2, p95, p95 * 2, p95 * 3
     )
     return RunResult(
-        system, scenario, stats, UsageSummary(rss * 1.1, rss, 100), "loadtest/targets/x.toml"
+        system,
+        scenario,
+        stats,
+        UsageSummary(rss * 1.1, rss, 100),
+        "loadtest/targets/x.toml",
+        latency_ms=20,
     )
 
 
@@ -36,13 +41,12 @@ RESULTS = [
 ]
 
 
-def test_migration_rows_compare_flask_and_fastapi_against_the_promise() -> None:
-    rows = {row[1]: row for row in migration_rows(RESULTS, "agents")}
+def test_migration_rows_judge_flask_and_fastapi_against_the_promise() -> None:
+    rows = {row[2]: row for row in migration_rows(RESULTS)}
 
-    assert rows["throughput (rps)"][2:] == ["100.0", "600.0", "6.00x", "5-7x", "met"]
-    assert rows["latency p95 (ms)"][2:] == ["100", "20", "80% lower", "70% lower", "met"]
-    assert rows["latency p99 (ms)"][2:] == ["200", "40", "80% lower", "70% lower", "met"]
-    assert rows["memory, avg RSS (MiB)"][2:] == ["100.0", "60.0", "40% less", "47% less", "not met"]
+    assert rows["throughput (rps)"][:2] == ["sqlite", "agents, TWS 20 ms"]
+    assert rows["throughput (rps)"][3:] == ["100.0", "600.0", "6.00x", ">= 2x", "met", "-"]
+    assert rows["memory, avg RSS (MiB)"][3:8] == ["100.0", "60.0", "0.60x", "<= 1x", "met"]
 
 
 def test_cpu_per_request_compares_efficiency_whatever_share_of_the_core_each_got() -> None:
@@ -51,25 +55,30 @@ def test_cpu_per_request_compares_efficiency_whatever_share_of_the_core_each_got
     old.usage = UsageSummary(110.0, 100.0, 100, cpu_share=0.5)  # starved: half its core
     new.usage = UsageSummary(99.0, 90.0, 100, cpu_share=0.9)
 
-    rows = {row[1]: row for row in migration_rows([old, new], "agents")}
+    rows = {row[2]: row for row in migration_rows([old, new])}
 
     assert cpu_ms_per_request(old) == 5.0
     assert cpu_ms_per_request(new) == 6.0
-    assert rows["server CPU per request (ms)"][2:5] == [
+    assert rows["server CPU per request (ms)"][3:8] == [
         "5.00",
         "6.00",
-        "20% more (0.83x the requests per CPU second)",
+        "1.20x",
+        "<= 0.4x",
+        "missed",
     ]
+    assert (
+        "FastAPI server CPU saturated (90% of its core, 6.00 ms/req)"
+        in rows["server CPU per request (ms)"][8]
+    )
 
 
 def test_a_regression_is_reported_as_such() -> None:
     worse = [result("gunicorn", 100.0, 50.0, 50.0), result("uvicorn", 90.0, 60.0, 70.0)]
 
-    rows = {row[1]: row for row in migration_rows(worse, "agents")}
+    rows = {row[2]: row for row in migration_rows(worse)}
 
-    assert rows["throughput (rps)"][4:] == ["0.90x", "5-7x", "not met"]
-    assert rows["latency p95 (ms)"][4] == "20% higher"
-    assert rows["memory, avg RSS (MiB)"][4] == "40% more"
+    assert rows["throughput (rps)"][5:8] == ["0.90x", ">= 2x", "missed"]
+    assert rows["memory, avg RSS (MiB)"][5:8] == ["1.40x", "<= 1x", "missed"]
 
 
 def test_overhead_rows_give_the_proxy_share_of_the_bare_server() -> None:
@@ -84,7 +93,8 @@ def test_overhead_rows_give_the_proxy_share_of_the_bare_server() -> None:
 def test_comparisons_need_both_sides() -> None:
     only_legacy = [result("gunicorn", 100.0, 100.0, 100.0)]
 
-    assert migration_rows(only_legacy, "agents") == []
+    ((_, _, metric, *_, verdict, cause),) = migration_rows(only_legacy)
+    assert (metric, verdict, cause) == ("all", "not measured", "no successful run of FastAPI")
     assert overhead_rows(only_legacy, "agents") == []
 
 
@@ -97,13 +107,19 @@ def test_report_has_the_tables_charts_failed_runs_and_raw_numbers(tmp_path: Path
 
     text = report.read_text()
     assert "Command: `python -m loadtest.bench --duration 30`" in text
-    uvicorn_row = "| agents | uvicorn | 600.0 | 10 | 20 | 40 | 0 / 18000 (0.00%) | 66.0 | 60.0 |"
-    assert f"{uvicorn_row} 0% | - | - | met | - |" in text
-    assert (
-        "| agents | proxy-shadow | - | - | - | - | not run: ServerError: resync-strangler" in text
+    uvicorn_row = (
+        "| agents | uvicorn | sqlite | 600.0 | 10 | 20 | 40 | 0 / 18000 (0.00%) | 66.0 | 60.0 |"
     )
-    assert "| agents | throughput (rps) | 100.0 | 600.0 | 6.00x | 5-7x | met |" in text
-    assert "| agents | proxy-new / uvicorn | 540.0 / 600.0 | 0.90 | 1.25 |" in text
+    assert f"{uvicorn_row} 0% | - | - | - | met | - |" in text
+    assert (
+        "| agents | proxy-shadow | sqlite | - | - | - | - | not run: ServerError: resync-strangler"
+        in text
+    )
+    assert (
+        "| sqlite | agents, TWS 20 ms | throughput (rps) | 100.0 | 600.0 | 6.00x | >= 2x "
+        "| met | - |" in text
+    )
+    assert "| sqlite | agents | proxy-new / uvicorn | 540.0 / 600.0 | 0.90 | 1.25 |" in text
     assert "![throughput](throughput.png)" in text
     assert (tmp_path / "throughput.png").read_bytes().startswith(b"\x89PNG")
     assert (tmp_path / "latency.png").read_bytes().startswith(b"\x89PNG")
@@ -136,5 +152,48 @@ def test_starved_runs_are_called_out() -> None:
 
     (caveat,) = caveats([starved, calm])
 
-    assert "agents/gunicorn (40% CPU, load 6.5)" in caveat
+    assert "sqlite/agents/gunicorn (40% CPU, load 6.5)" in caveat
     assert "uvicorn" not in caveat
+
+
+def test_report_has_the_sweep_the_burst_and_renders_them_again(tmp_path: Path) -> None:
+    from loadtest.burst import BurstResult
+
+    def sweep_point(system: str, latency: float, rps: float) -> RunResult:
+        run = result(system, rps, 100.0, 90.0, scenario="jobs")
+        run.sweep, run.latency_ms, run.threads = True, latency, 8 if system != "uvicorn" else None
+        return run
+
+    sweep = [sweep_point("gunicorn", 100, 76.0), sweep_point("uvicorn", 100, 400.0)]
+    burst = BurstResult(
+        "uvicorn", "postgresql", 240, 2.0, 30.0, 120.0, statuses={"504": 150, "500": 90},
+        answered=240, slowest_s=26.0, p50_s=20.0, late=200, probes=4, probes_ok=4,
+        probe_statuses={"200": 4}, probe_slowest_s=0.1, pool_timeouts=90,
+    )  # fmt: skip
+    settings = BenchSettings(command="python -m loadtest.bench", sweep=(100,))
+
+    text = write_report([*RESULTS, *sweep], settings, tmp_path, [burst]).read_text()
+
+    assert "| sqlite | 100 | 76.0 | 100 | - | - | 400.0 | 100 | 5.26x |" in text
+    assert "| sqlite | jobs, TWS 100 ms (sweep) | throughput (rps) | 76.0 | 400.0 | 5.26x |" in text
+    assert "| postgresql | uvicorn | 150 x 504, 90 x 500 | 90 | 26.00 |" in text
+    assert "| 5xx other than 504 | - | 90 | 150 x 504, 90 x 500 | 0 | missed |" in text
+    assert "![sweep](sweep.png)" in text
+    assert "PostgreSQL's own server processes are not pinned" in text
+    (tmp_path / "report.md").unlink()
+    assert report_main([str(tmp_path)]) == 0
+    again = (tmp_path / "report.md").read_text()
+    assert (
+        again.split("## Charts")[0].split("\n", 1)[1]
+        == text.split("## Charts")[0].split("\n", 1)[1]
+    )
+
+
+def test_a_saturated_client_core_is_called_out() -> None:
+    busy = result("uvicorn", 900.0, 20.0, 90.0)
+    busy.locust_cpu, busy.sim_cpu = 0.8, 0.15
+
+    (caveat,) = caveats([busy])
+
+    assert "sqlite/agents/uvicorn (95%)" in caveat
+    assert "the load generator, not the server, may have set" in caveat
