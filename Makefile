@@ -28,13 +28,17 @@ run-sim: $(STAMP)
 # The legacy app alone under gunicorn on :8001, with the simulator on :8100.
 run-legacy: db-seed
 	$(PY) -m tws_sim --port 8100 & sim=$$!; trap "kill $$sim" EXIT INT TERM; \
-	$(VENV)/bin/gunicorn --bind 127.0.0.1:8001 --workers 2 --threads 4 "legacy_flask:create_app()"
+	$(VENV)/bin/gunicorn -c legacy_flask/gunicorn.conf.py --bind 127.0.0.1:8001 --workers 2 \
+	  --threads 4 "legacy_flask:create_app()"
 
-# The FastAPI app alone under uvicorn on :8002, with the simulator on :8100 (uvloop and httptools
-# are installed, so uvicorn picks them; no access log: the app writes its own line per request).
+# The FastAPI app alone under uvicorn on :8002, with the simulator on :8100 (uvloop and httptools;
+# no access log: the app writes its own line per request). X-Forwarded-For is
+# believed only from RESYNC_FORWARDED_ALLOW_IPS (empty: from nobody, uvicorn's proxy headers off).
 run-new: db-seed
 	$(PY) -m tws_sim --port 8100 & sim=$$!; trap "kill $$sim" EXIT INT TERM; \
-	$(VENV)/bin/uvicorn --factory resync_fastapi.main:create_app --host 127.0.0.1 --port 8002 --no-access-log
+	$(VENV)/bin/uvicorn --factory resync_fastapi.main:create_app --host 127.0.0.1 --port 8002 --no-access-log \
+	  $${RESYNC_FORWARDED_ALLOW_IPS:+--forwarded-allow-ips "$$RESYNC_FORWARDED_ALLOW_IPS"} \
+	  $${RESYNC_FORWARDED_ALLOW_IPS:---no-proxy-headers}
 
 # The main job: the simulator and the strangler proxy (both apps) on :8000.
 run: db-seed

@@ -23,5 +23,10 @@ keepalive = 5
 accesslog = None
 errorlog = "-"
 loglevel = os.environ.get("RESYNC_LOG_LEVEL", "info").lower()
+# X-Forwarded-Proto (and the other secure-scheme headers) are believed only from these
+# addresses: none by default, so a local client cannot claim https. (gunicorn never takes the
+# client address from X-Forwarded-For: REMOTE_ADDR, which the login lockout counts by, is the
+# peer.) Set RESYNC_FORWARDED_ALLOW_IPS to the reverse proxy's address(es), comma-separated.
+forwarded_allow_ips = os.environ.get("RESYNC_FORWARDED_ALLOW_IPS", "")
 # Each worker builds its own app: its own engine pool and TWS session (nothing shared by fork).
 preload_app = False

@@ -3,7 +3,8 @@
 The middleware wraps the whole Flask app, so even an answer Flask itself produces carries
 ``X-Request-ID``. The id is bound in structlog's contextvars while the app runs and the access
 line is written when the body has been sent (a streamed export is timed to its last byte). Only
-the method and path are logged: never a query string, a body or a header value.
+the method and path are logged: never a query string, a body or a header value, and a token in
+the path (``/x/<jwt>``) is logged as ``[REDACTED]`` (:mod:`legacy_flask.log_redaction`).
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 from werkzeug.wsgi import ClosingIterator
+
+from legacy_flask.log_redaction import redact_event, redact_target
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
@@ -40,6 +43,7 @@ def configure_logging(level: str = "INFO") -> None:
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             structlog.processors.dict_tracebacks,
+            redact_event,  # no bearer token in a logged path or message
             structlog.processors.JSONRenderer(),
         ],
         wrapper_class=structlog.make_filtering_bound_logger(
@@ -84,7 +88,7 @@ class RequestLogMiddleware:
                 app=self.app_name,
                 request_id=request_id,
                 method=environ.get("REQUEST_METHOD", ""),
-                path=environ.get("PATH_INFO", ""),
+                path=redact_target(environ.get("PATH_INFO", "")),
                 status=seen.get("status", 500),
                 duration_ms=round((time.perf_counter() - started) * 1000, 2),
             )

@@ -50,6 +50,16 @@ def _proxy_executable() -> list[str]:
     raise ServerError("resync-strangler is not installed (pip install -e . provides it)")
 
 
+def _uvicorn_forwarded_options() -> list[str]:
+    """X-Forwarded-For believed only from ``RESYNC_FORWARDED_ALLOW_IPS`` (empty: from nobody).
+
+    uvicorn's default trusts 127.0.0.1, so every local client (Locust included) could choose
+    the address the login lockout counts by.
+    """
+    allowed = os.environ.get("RESYNC_FORWARDED_ALLOW_IPS", "").strip()
+    return ["--forwarded-allow-ips", allowed] if allowed else ["--no-proxy-headers"]
+
+
 def server_command(kind: str, *, host: str, port: int, legacy_threads: int = 8) -> list[str]:
     """Return the command line that serves the Resync API as ``kind`` on ``host:port``."""
     if kind == "gunicorn":
@@ -72,6 +82,7 @@ def server_command(kind: str, *, host: str, port: int, legacy_threads: int = 8) 
             "--port", str(port),
             "--no-access-log",
             "--timeout-graceful-shutdown", "5",
+            *_uvicorn_forwarded_options(),
         ]  # fmt: skip
     if kind == "proxy":
         return [*_proxy_executable(), "serve", "--host", host, "--port", str(port)]

@@ -19,6 +19,9 @@ from typing import Any, TextIO
 
 import structlog
 
+from proxy.logredact import redact_event
+from proxy.redaction import redact_target
+
 __all__ = ["AccessLog", "buffer_stdout", "configure_logging", "flush_stdout"]
 
 
@@ -32,6 +35,7 @@ def configure_logging(level: str = "INFO", *, force: bool = False) -> None:
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             structlog.processors.format_exc_info,
+            redact_event,  # no token in a logged path, query or message
             structlog.processors.JSONRenderer(),
         ],
         wrapper_class=structlog.make_filtering_bound_logger(
@@ -172,7 +176,7 @@ class AccessLog:
             app="proxy",
             request_id=request_id,
             method=method,
-            path=path,
+            path=redact_target(path),  # a token in the path must not reach the log
             route=route,
             side=side,
             status=status,

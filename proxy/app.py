@@ -3,6 +3,7 @@
 ```
 create_proxy(legacy_wsgi_app, new_asgi_app, store, settings, token_verifier=...)
     └── StranglerProxy (pure ASGI)
+         ├── RequestLimits: 431 for oversized headers, 408 for slow bodies (proxy.limits)
          ├── /_strangler[/...], /metrics ──► admin FastAPI app (admin API, dashboard, metrics)
          ├── lifespan ──► flag store + watcher, the new app's lifespan, shutdown of all
          └── everything else ──► Dispatcher ──► LegacyWSGIApp (a2wsgi pool) │ new app
@@ -31,6 +32,7 @@ from proxy.flagfile import ensure_initialised, load_flag_file
 from proxy.inventory import Inventory, inventory_from_fastapi, inventory_from_flask, merge
 from proxy.legacy import LegacyWSGIApp
 from proxy.lifespan import AppLifespan
+from proxy.limits import REJECT_KINDS, RequestLimits
 from proxy.metrics import ProxyMetrics
 from proxy.modes import FlagTable
 from proxy.requestid import REQUEST_ID_HEADER, ensure_request_id
@@ -114,6 +116,15 @@ class StranglerProxy:
             bootstrap=self._bootstrap,
         )
         self._new_lifespan = AppLifespan(new_asgi_app, name="new")
+        for reason in REJECT_KINDS:  # exported at 0 from the start
+            self.metrics.refused_total.labels(reason)
+        self._limited = RequestLimits(
+            self._route,
+            max_header_bytes=settings.max_header_bytes,
+            body_idle_timeout=settings.body_idle_timeout,
+            body_total_timeout=settings.body_total_timeout,
+            on_reject=self.metrics.record_refused,
+        )
         from proxy.admin import create_admin_app
 
         self.admin = create_admin_app(self)
@@ -145,6 +156,11 @@ class StranglerProxy:
         if kind == "lifespan":
             await self._lifespan(scope, receive, send)
             return
+        await self._limited(scope, receive, send)
+
+    async def _route(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Send a request within the limits to the admin app or the dispatcher."""
+        kind = scope["type"]
         path: str = scope["path"]
         # "/_strangler" and "/_strangler/..." only: "/_stranglerX" is an ordinary path.
         if path.startswith(_ADMIN_SUBTREE) or path in (ADMIN_PREFIX, METRICS_PATH):

@@ -471,8 +471,12 @@ def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from proxy.accesslog import configure_logging
+    from proxy.logredact import install_log_redaction
+    from proxy.serving import uvicorn_options
+    from proxy.settings import ProxySettings
 
     configure_logging(os.environ.get("RESYNC_LOG_LEVEL", "INFO"))
+    install_log_redaction()
     tune_server_process()
     print_flip_help(f"http://{args.host}:{args.port}")
     uvicorn.run(
@@ -484,6 +488,8 @@ def _serve(args: argparse.Namespace) -> int:
         log_level=args.log_level,
         access_log=False,  # the proxy writes one structured access line per request
         lifespan="on",
+        # Forwarded headers only from STRANGLER_FORWARDED_ALLOW_IPS; a bounded request head.
+        **uvicorn_options(ProxySettings()),
     )
     return 0
 

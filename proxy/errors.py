@@ -14,6 +14,7 @@ ProxyError                          anything the proxy raises on purpose
  ├── AdminProblem                   an admin API request answered with a problem document
  ├── LifespanFailed                 an inner app failed its lifespan startup or shutdown
  ├── ClientDisconnected             the client left before the legacy response was complete
+ ├── HeadTooLarge                   a request head past the parser's cap (proxy.serving)
  ├── MismatchStoreError (RuntimeError)  the mismatch database cannot be opened or written
  ├── RulesError (ValueError)        a comparison rules file that is unreadable or malformed
  └── CommandError                   a CLI command that cannot be carried out (exit code 1)
@@ -36,6 +37,7 @@ __all__ = [
     "ClientDisconnected",
     "CommandError",
     "FlagFileError",
+    "HeadTooLarge",
     "InvalidFlag",
     "InvalidToken",
     "LifespanFailed",
@@ -170,3 +172,7 @@ class RulesError(ProxyError, ValueError):
 
 class CommandError(ProxyError):
     """A command that cannot be carried out; the message is printed and the exit code is 1."""
+
+
+class HeadTooLarge(ProxyError):
+    """A request head grew past the parser's cap; raised inside the parser's callback."""

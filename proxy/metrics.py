@@ -58,6 +58,13 @@ class ProxyMetrics:
             ["route", "result"],
             registry=self.registry,
         )
+        self.refused_total = Counter(
+            "strangler_requests_refused_total",
+            "Requests the proxy answered itself before any app: header_size (431), "
+            "body_timeout (408).",
+            ["reason"],
+            registry=self.registry,
+        )
         self._counters: dict[tuple[str, str, int], object] = {}
         self._histograms: dict[tuple[str, str], object] = {}
 
@@ -75,6 +82,10 @@ class ProxyMetrics:
             histogram = self.request_duration.labels(route, side)
             self._histograms[(route, side)] = histogram
         histogram.observe(seconds)  # type: ignore[attr-defined]
+
+    def record_refused(self, reason: str) -> None:
+        """Count one request refused by the proxy's own limits (``header_size``...)."""
+        self.refused_total.labels(reason).inc()
 
     def record_shadow(self, route: str, result: str) -> None:
         """Count one shadow outcome: ``match``, ``mismatch``, ``error`` or ``dropped``."""

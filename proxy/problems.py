@@ -23,9 +23,11 @@ PROBLEMS: dict[int, tuple[str, str]] = {
     403: ("forbidden", "Forbidden"),
     404: ("not-found", "Not found"),
     405: ("method-not-allowed", "Method not allowed"),
+    408: ("request-timeout", "Request timeout"),
     409: ("conflict", "Conflict"),
     413: ("payload-too-large", "Payload too large"),
     415: ("unsupported-media-type", "Unsupported media type"),
+    431: ("header-too-large", "Request header fields too large"),
     500: ("internal", "Internal server error"),
     503: ("unavailable", "Service unavailable"),
 }

@@ -21,6 +21,7 @@ __all__ = [
     "redact_headers",
     "redact_json",
     "redact_query",
+    "redact_target",
     "redact_text",
 ]
 
@@ -47,6 +48,15 @@ _SECRET_NAMES = re.compile(
 _JWT_ANYWHERE = re.compile(r"eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*")
 _BEARER = re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]+")
 _FORM_SECRET = re.compile(r"(?i)((?:^|[&\s\"'])(?:password|[a-z_]*token|secret)=)[^&\s\"']*")
+
+
+# In a URL (a path, a query string, a log line quoting one): a JWT, a long opaque token (32 or
+# more base64url characters mixing upper case, lower case and digits, as secrets.token_urlsafe
+# makes; a hex id or an upper-case job name does not mix all three), and a query parameter with
+# a secret's name.
+_LONG_TOKEN = re.compile(r"(?<![A-Za-z0-9_-])[A-Za-z0-9_-]{32,}(?![A-Za-z0-9_-])")
+_QUERY_PAIR = re.compile(r"([?&;])([^=&;#\s\"']+)=([^&;#\s\"']*)")
+_UPPER, _LOWER, _DIGIT = re.compile(r"[A-Z]"), re.compile(r"[a-z]"), re.compile(r"[0-9]")
 
 
 # Names that match the pattern above but carry no secret.
@@ -100,3 +110,34 @@ def redact_query(query: str) -> str:
     return urlencode(
         [(k, REDACTED if is_secret_name(k) else redact_text(v)) for k, v in pairs], safe="[]"
     )
+
+
+def _opaque(match: re.Match[str]) -> str:
+    run = match.group(0)
+    if _UPPER.search(run) and _LOWER.search(run) and _DIGIT.search(run):
+        return REDACTED
+    return run
+
+
+def _query_pair(match: re.Match[str]) -> str:
+    separator, name, value = match.groups()
+    if value and is_secret_name(name):
+        return f"{separator}{name}={REDACTED}"
+    return match.group(0)
+
+
+def redact_target(text: str) -> str:
+    """Replace bearer-like values in a request target (path and query) or a line quoting one.
+
+    ``/x/eyJhbGciOi...`` becomes ``/x/[REDACTED]``, ``?token=abc&page=2`` becomes
+    ``?token=[REDACTED]&page=2``; a path of ordinary ids and names is returned unchanged.
+    """
+    if not text:
+        return text
+    if "=" in text:
+        text = _QUERY_PAIR.sub(_query_pair, text)
+    if "eyJ" in text:
+        text = _JWT_ANYWHERE.sub(REDACTED, text)
+    if len(text) >= 32:
+        text = _LONG_TOKEN.sub(_opaque, text)
+    return text

@@ -12,6 +12,7 @@ API's token verifier for Resync's JWTs.
 from __future__ import annotations
 
 import asyncio
+import os
 import secrets
 from typing import Any
 
@@ -21,9 +22,11 @@ from sqlalchemy import Engine, bindparam, create_engine, event, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import NullPool
 
+from proxy.accesslog import configure_logging
 from proxy.app import StranglerProxy, build_inventory, create_proxy
 from proxy.auth import InvalidToken, Principal
 from proxy.inventory import Inventory
+from proxy.logredact import install_log_redaction
 from proxy.metrics import ProxyMetrics
 from proxy.settings import ProxySettings
 from proxy.stores import FlagStore, open_store
@@ -42,15 +45,24 @@ log = structlog.get_logger("proxy.resync")
 ISSUER = "resync"
 AUDIENCE = "resync-api"
 LEEWAY_SECONDS = 30
+REQUIRED_CLAIMS = ("iss", "aud", "sub", "role", "typ", "jti", "sid", "iat", "exp")
+# Claims both apps require to be non-empty strings of at most 64 characters
+# (docs/api-legacy-notes.md, item 20): they are looked up in the database.
+TEXT_CLAIMS = ("sub", "role", "typ", "jti", "sid")
+MAX_CLAIM_LENGTH = 64
 
 
 class ResyncTokenVerifier:
-    """Verify a Resync access token for the admin API, as the apps themselves would.
+    """Verify a Resync access token for the admin API, exactly as the apps themselves would.
 
-    The signature (HS256, ``RESYNC_SECRET_KEY``), ``iss``, ``aud``, ``exp`` (30 s leeway) and
-    ``typ == "access"`` are checked in memory; with a ``database_url``, the token must also not
-    be revoked (its ``jti`` or ``sid`` in ``revoked_tokens``) and its ``role`` must still be the
-    user's role, read from the shared database (off the event loop).
+    The apps' rules (docs/api.md, docs/api-legacy-notes.md): HS256 with ``RESYNC_SECRET_KEY``,
+    ``iss`` ``resync``, ``aud`` ``resync-api``, every claim of :data:`REQUIRED_CLAIMS` present,
+    ``sub``/``role``/``typ``/``jti``/``sid`` non-empty strings of at most 64 characters,
+    ``iat``/``exp`` integers, ``exp`` with 30 s of leeway, ``typ == "access"``. A token without
+    ``jti`` or ``sid`` could never be revoked, so it is refused like the apps refuse it. With a
+    ``database_url``, the token must also not be revoked (its ``jti`` or ``sid`` in
+    ``revoked_tokens``) and its ``role`` must still be the user's role: read-only queries on the
+    shared database, off the event loop, on every admin request (a logout takes effect at once).
     """
 
     def __init__(self, secret_key: str, *, database_url: str | None = None) -> None:
@@ -69,14 +81,21 @@ class ResyncTokenVerifier:
                 audience=AUDIENCE,
                 issuer=ISSUER,
                 leeway=LEEWAY_SECONDS,
-                options={"require": ["exp", "iat", "iss", "aud", "sub"]},
+                options={"require": list(REQUIRED_CLAIMS)},
             )
         except jwt.PyJWTError as exc:
             raise InvalidToken(str(exc)) from exc
-        if claims.get("typ") != "access":
+        for name in TEXT_CLAIMS:
+            value = claims.get(name)
+            if not isinstance(value, str) or not value or len(value) > MAX_CLAIM_LENGTH:
+                raise InvalidToken(f"claim {name} must be a non-empty string of at most 64")
+        for name in ("iat", "exp"):
+            try:
+                int(claims[name])
+            except (TypeError, ValueError) as exc:
+                raise InvalidToken(f"claim {name} is not a number") from exc
+        if claims["typ"] != "access":
             raise InvalidToken("not an access token")
-        if not isinstance(claims.get("sub"), str) or not isinstance(claims.get("role"), str):
-            raise InvalidToken("token without a subject or role")
         return claims
 
     async def __call__(self, token: str) -> Principal:
@@ -87,23 +106,19 @@ class ResyncTokenVerifier:
 
     def _check_database(self, claims: dict[str, Any]) -> None:
         assert self._engine is not None
-        ids = [str(claims[name]) for name in ("jti", "sid") if claims.get(name)]
+        ids = [claims["jti"], claims["sid"]]  # both present: decode() requires them
         try:
             with self._engine.connect() as connection:
                 role = connection.execute(
                     text("SELECT role FROM users WHERE username = :username"),
                     {"username": claims["sub"]},
                 ).scalar()
-                revoked = (
-                    connection.execute(
-                        text("SELECT 1 FROM revoked_tokens WHERE token_id IN :ids").bindparams(
-                            bindparam("ids", expanding=True)
-                        ),
-                        {"ids": ids},
-                    ).first()
-                    if ids
-                    else None
-                )
+                revoked = connection.execute(
+                    text("SELECT 1 FROM revoked_tokens WHERE token_id IN :ids").bindparams(
+                        bindparam("ids", expanding=True)
+                    ),
+                    {"ids": ids},
+                ).first()
         except SQLAlchemyError as exc:
             # Fail closed: without the database the proxy cannot tell a revoked token.
             log.warning("admin_token_check_failed", error=type(exc).__name__)
@@ -196,6 +211,10 @@ def open_flag_store(settings: ProxySettings) -> FlagStore:
 def create_resync_proxy(settings: ProxySettings | None = None) -> StranglerProxy:
     """Build the Resync strangler proxy (the uvicorn factory of ``resync-strangler serve``)."""
     settings = settings or ProxySettings()
+    # Before the apps are built, so the proxy's (redacting) logging is the process's in every
+    # worker, and uvicorn's own lines (a WebSocket target with ?token=) are redacted too.
+    configure_logging(os.environ.get("RESYNC_LOG_LEVEL", "INFO"))
+    install_log_redaction()
     dry_run_key = secrets.token_urlsafe(32)
     legacy, new, new_settings = build_resync_apps(dry_run_key)
     metrics = ProxyMetrics()

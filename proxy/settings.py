@@ -47,6 +47,27 @@ class ProxySettings(BaseSettings):
     mismatch_limit: int = Field(default=1000, ge=1)
     # A SQLite file shared by all workers (and read by the CLI); empty keeps mismatches in memory.
     mismatch_db: Path | None = Path("var/strangler-mismatches.db")
+    # Addresses (or CIDR networks, comma-separated, "*" for any) of the reverse proxies whose
+    # X-Forwarded-For / X-Forwarded-Proto are believed. Empty: nobody's, so a client cannot pick
+    # the address the login lockout, the canary bucket and the logs see.
+    forwarded_allow_ips: str = ""
+    # Bytes of request line and headers (names, values, separators) a request may carry before
+    # it is answered 431; a JWT is under 1 KiB, a browser's cookies a few KiB.
+    max_header_bytes: int = Field(default=16 * 1024, ge=1024)
+    # Seconds a request body may pause between two chunks, and may take in all, before 408.
+    body_idle_timeout: float = Field(default=10.0, gt=0)
+    body_total_timeout: float = Field(default=60.0, gt=0)
+
+    @field_validator("forwarded_allow_ips", mode="before")
+    @classmethod
+    def _normalise_addresses(cls, value: object) -> object:
+        """Read ``"10.0.0.1, 10.0.0.2"`` as ``"10.0.0.1,10.0.0.2"``; ``None`` as empty."""
+        if value is None:
+            return ""
+        if isinstance(value, str):
+            return ",".join(part.strip() for part in value.split(",") if part.strip())
+        return value
+
     # Traffic capture (proxy.traffic): a policy file (per-route sample rate and body limit) turns
     # it on; unset or empty, nothing is captured.
     capture_file: Path | None = None

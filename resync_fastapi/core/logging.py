@@ -16,9 +16,11 @@ import time
 import uuid
 
 import structlog
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from resync_fastapi.core.exceptions import InternalError
+from resync_fastapi.core.log_redaction import install_uvicorn_redaction, redact_event, redact_target
 from resync_fastapi.core.responses import REQUEST_ID_SCOPE_KEY, problem_response
 
 __all__ = ["APP_NAME", "RequestContextMiddleware", "configure_logging", "request_id_from"]
@@ -34,7 +36,9 @@ def configure_logging(level: str = "INFO", *, force: bool = False) -> None:
 
     Logging is configured once per process: when the app is composed into another process
     (the strangler proxy) whose structlog is already set up, that configuration stays.
+    uvicorn's own loggers get the token-redacting filter either way.
     """
+    install_uvicorn_redaction()
     if structlog.is_configured() and not force:
         return
     structlog.configure(
@@ -43,6 +47,7 @@ def configure_logging(level: str = "INFO", *, force: bool = False) -> None:
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             structlog.processors.format_exc_info,
+            redact_event,  # no bearer token in a logged path, query or message
             structlog.processors.JSONRenderer(),
         ],
         wrapper_class=structlog.make_filtering_bound_logger(
@@ -99,8 +104,12 @@ class RequestContextMiddleware:
         with structlog.contextvars.bound_contextvars(request_id=request_id):
             try:
                 await self.app(scope, receive, send_with_id)
+            except ClientDisconnect:
+                # The client left mid-body (or a front's body timeout ended the read, answering
+                # 408 itself): there is nobody to answer and nothing went wrong in the app.
+                logger.info("client_disconnected", path=redact_target(scope.get("path", "")))
             except Exception:
-                logger.exception("unhandled_error", path=scope.get("path"))
+                logger.exception("unhandled_error", path=redact_target(scope.get("path", "")))
                 if scope["type"] != "http" or status:
                     raise
                 error = InternalError()
@@ -117,7 +126,7 @@ class RequestContextMiddleware:
                     "request" if scope["type"] == "http" else "websocket",
                     app=self.app_name,
                     method=scope.get("method", "WS"),
-                    path=scope.get("path"),
+                    path=redact_target(scope.get("path", "")),
                     status=status,
                     duration_ms=round((time.perf_counter() - started) * 1000, 2),
                 )

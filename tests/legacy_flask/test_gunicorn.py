@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import runpy
 import subprocess
 import sys
 import time
@@ -15,7 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.legacy_flask.harness import SECRET, auth
+from tests.legacy_flask.harness import PASSWORDS, SECRET, auth
 from tests.services import REPO_ROOT, TwsSim, free_port
 
 
@@ -134,3 +135,52 @@ def test_oversized_chunked_body_is_413(served: Served) -> None:
     )
     assert response.status_code == 413
     assert response.json()["detail"] == "The request body exceeds the limit of 1048576 bytes."
+
+
+def _wait_for_log(served: Served, needle: str) -> str:
+    deadline = time.monotonic() + 10
+    while True:
+        text = served.log.read_text()
+        if needle in text or time.monotonic() > deadline:
+            return text
+        time.sleep(0.1)
+
+
+def test_a_token_in_the_path_is_redacted_in_the_access_line(served: Served) -> None:
+    token = auth("viewer")["Authorization"].split()[1]
+    request_id = "gunicorn-redact-1"
+    httpx.get(
+        f"{served.url}/api/v1/agents/{token}",
+        headers={"X-Request-ID": request_id},
+        timeout=5,
+    )
+    log = _wait_for_log(served, request_id)
+    line = next(json.loads(x) for x in log.splitlines() if request_id in x and x.startswith("{"))
+    assert line["path"] == "/api/v1/agents/[REDACTED]"
+    assert token not in log and token.split(".")[2] not in log
+
+
+def test_x_forwarded_for_does_not_lift_the_login_lockout(served: Served) -> None:
+    """gunicorn counts the peer (REMOTE_ADDR), never a client-sent X-Forwarded-For."""
+    body = {"username": "operator", "password": "wrong-password"}
+    for _ in range(5):
+        failed = httpx.post(f"{served.url}/api/v1/auth/login", json=body, timeout=10)
+        assert failed.status_code == 401
+    body["password"] = PASSWORDS["operator"]
+    spoofed = httpx.post(
+        f"{served.url}/api/v1/auth/login",
+        json=body,
+        headers={"X-Forwarded-For": "10.9.8.7"},
+        timeout=10,
+    )
+    assert spoofed.status_code == 429
+
+
+def test_forwarded_headers_are_trusted_from_no_one_by_default(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    config_file = str(REPO_ROOT / "legacy_flask" / "gunicorn.conf.py")
+    monkeypatch.delenv("RESYNC_FORWARDED_ALLOW_IPS", raising=False)
+    assert runpy.run_path(config_file)["forwarded_allow_ips"] == ""
+    monkeypatch.setenv("RESYNC_FORWARDED_ALLOW_IPS", "10.0.0.1,10.0.0.2")
+    assert runpy.run_path(config_file)["forwarded_allow_ips"] == "10.0.0.1,10.0.0.2"

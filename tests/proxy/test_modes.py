@@ -189,6 +189,7 @@ def test_errors_carry_what_a_caller_needs_to_answer() -> None:
                 "ClientDisconnected",
                 "CommandError",
                 "FlagFileError",
+                "HeadTooLarge",
                 "InvalidFlag",
                 "InvalidToken",
                 "LifespanFailed",

@@ -58,6 +58,7 @@ def _token(sub: str = "admin", role: str = "admin", **overrides: Any) -> str:
     }
     secret = overrides.pop("secret", SECRET)
     claims.update(overrides)
+    claims = {name: value for name, value in claims.items() if value is not None}
     return jwt.encode(claims, secret, algorithm="HS256")
 
 
@@ -77,6 +78,14 @@ async def test_an_admin_access_token_is_accepted(resync_db: str) -> None:
         pytest.param({"exp": int(time.time()) - 120}, id="expired"),
         pytest.param({"role": "viewer"}, id="role-differs-from-the-users"),
         pytest.param({"sub": "ghost"}, id="unknown-user"),
+        pytest.param({"jti": None}, id="no-jti-so-never-revocable"),
+        pytest.param({"sid": None}, id="no-sid-so-never-revocable"),
+        pytest.param({"typ": None}, id="no-typ"),
+        pytest.param({"iat": None}, id="no-iat"),
+        pytest.param({"jti": ""}, id="empty-jti"),
+        pytest.param({"sid": 12345}, id="sid-not-a-string"),
+        pytest.param({"jti": "j" * 65}, id="jti-over-64-characters"),
+        pytest.param({"role": ["admin"]}, id="role-not-a-string"),
     ],
 )
 async def test_tokens_the_apps_would_refuse_are_refused(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 import structlog
 
@@ -69,3 +71,30 @@ def test_the_request_id_is_bound_while_the_request_runs(harness: AppHarness) -> 
         harness.get("/health/live", headers={"X-Request-ID": "bound-id"})
     assert any(entry.get("request_id") == "bound-id" for entry in logs)
     assert structlog.contextvars.get_contextvars().get("request_id") is None
+
+
+def test_a_client_that_leaves_mid_body_is_logged_not_answered_500() -> None:
+    """A body read cut short (the client left, or a front answered 408) is not an app error."""
+    import asyncio
+
+    from starlette.requests import Request
+
+    from resync_fastapi.core.logging import RequestContextMiddleware
+
+    async def reads_body(scope: Any, receive: Any, send: Any) -> None:
+        await Request(scope, receive).body()
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.disconnect"}
+
+    sent: list[dict[str, Any]] = []
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {"type": "http", "method": "POST", "path": "/x", "headers": [], "query_string": b""}
+    with structlog.testing.capture_logs() as logs:
+        asyncio.run(RequestContextMiddleware(reads_body)(scope, receive, send))
+    assert sent == []
+    events = [entry["event"] for entry in logs]
+    assert "client_disconnected" in events and "unhandled_error" not in events
