@@ -48,6 +48,11 @@ _SECRET_NAMES = re.compile(
 _JWT_ANYWHERE = re.compile(r"eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*")
 _BEARER = re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]+")
 _FORM_SECRET = re.compile(r"(?i)((?:^|[&\s\"'])(?:password|[a-z_]*token|secret)=)[^&\s\"']*")
+# A JSON member quoted inside free text (a body echoed into a message, JSON kept as a string):
+# ``"password": "..."``, the value up to its closing quote, escaped quotes included.
+_JSON_SECRET = re.compile(
+    r'(?i)("(?:password|passwd|secret|client_secret|[a-z_]*token)"\s*:\s*")((?:[^"\\]|\\.)*)"'
+)
 
 
 # In a URL (a path, a query string, a log line quoting one): a JWT, a long opaque token (32 or
@@ -70,8 +75,14 @@ def is_secret_name(name: str) -> bool:
 
 
 def redact_text(text: str) -> str:
-    """Replace JWTs, ``Bearer``/``Basic`` credentials and ``password=`` pairs in free text."""
+    """Replace JWTs, ``Bearer``/``Basic`` credentials and password pairs in free text.
+
+    A pair is ``password=...`` (a form or query quoted in text) or ``"password": "..."`` (a JSON
+    member inside a string, which :func:`redact_json` cannot see by key).
+    """
     text = _JWT_ANYWHERE.sub(REDACTED, text)
+    if '"' in text:
+        text = _JSON_SECRET.sub(lambda m: f'{m.group(1)}{REDACTED}"', text)
     text = _BEARER.sub(lambda m: f"{m.group(1)} {REDACTED}", text)
     return _FORM_SECRET.sub(lambda m: m.group(1) + REDACTED, text)
 

@@ -240,3 +240,29 @@ def test_redact_helpers() -> None:
     assert redact_query("q=a&access_token=zzz") == f"q=a&access_token={REDACTED}"
     assert redact_text("Authorization: Bearer abc.def") == f"Authorization: Bearer {REDACTED}"
     assert redact_text("user=a&password=x&y=1") == f"user=a&password={REDACTED}&y=1"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        pytest.param(
+            '{"username": "a", "password": "hunter2"}',
+            f'{{"username": "a", "password": "{REDACTED}"}}',
+            id="json-member-in-text",
+        ),
+        pytest.param(
+            'echo: {"refresh_token":"r\\"x","token_type":"bearer"}',
+            f'echo: {{"refresh_token":"{REDACTED}","token_type":"bearer"}}',
+            id="escaped-quote-and-harmless-neighbour",
+        ),
+        pytest.param('{"PassWord" : ""}', f'{{"PassWord" : "{REDACTED}"}}', id="any-case-empty"),
+        pytest.param('{"name": "password"}', '{"name": "password"}', id="word-as-a-value"),
+    ],
+)
+def test_redact_text_json_members(text: str, expected: str) -> None:
+    assert redact_text(text) == expected
+
+
+def test_redact_json_string_holding_json() -> None:
+    body = {"detail": '{"username": "a", "password": "hunter2"}'}
+    assert "hunter2" not in str(redact_json(body))
