@@ -34,8 +34,8 @@ from proxy.lifespan import AppLifespan
 from proxy.metrics import ProxyMetrics
 from proxy.modes import FlagTable
 from proxy.requestid import REQUEST_ID_HEADER, ensure_request_id
+from proxy.rollout.measure import MeasuredStats
 from proxy.settings import ProxySettings
-from proxy.stats import RollingStats
 from proxy.stores.base import FlagStore
 from proxy.table import RouteTable
 from proxy.types import ASGIApp, Message, Receive, Scope, Send
@@ -89,7 +89,8 @@ class StranglerProxy:
         )
         self.new = new_asgi_app
         self.metrics = metrics if metrics is not None else ProxyMetrics()
-        self.stats = RollingStats(settings.stats_window)
+        # Rolling stats for /_strangler/stats, plus the cumulative figures the autopilot shares.
+        self.stats = MeasuredStats(settings.stats_window)
         self.access_log = AccessLog(enabled=settings.access_log)
         self._flusher: asyncio.Task[None] | None = None
         self.dispatcher = Dispatcher(
@@ -114,6 +115,9 @@ class StranglerProxy:
         from proxy.admin import create_admin_app
 
         self.admin = create_admin_app(self)
+        from proxy.rollout.wiring import attach_rollout
+
+        self.rollout = attach_rollout(self)
 
     # Routing state ------------------------------------------------------------------------------
     def compile(self, flags: FlagTable) -> RouteTable:
@@ -197,7 +201,9 @@ class StranglerProxy:
             await self._open_store()
             await self.watcher.start()
             await self._new_lifespan.startup(state)
+            await self.rollout.start()
         except BaseException:
+            await self.rollout.stop()
             await self.watcher.stop()
             await self.store.close()
             raise
@@ -246,6 +252,7 @@ class StranglerProxy:
             self._flusher = None
         self.access_log.flush()
         flush_stdout()
+        await self.rollout.stop()
         await self.watcher.stop()
         runner = self.shadow_runner
         if runner is not None and hasattr(runner, "aclose"):

@@ -47,6 +47,33 @@ class ProxySettings(BaseSettings):
     mismatch_limit: int = Field(default=1000, ge=1)
     # A SQLite file shared by all workers (and read by the CLI); empty keeps mismatches in memory.
     mismatch_db: Path | None = Path("var/strangler-mismatches.db")
+    # The rollout autopilot (proxy.rollout): every worker publishes its figures and competes for
+    # the lease each interval; the holder drives the plans. Off: plans are stored but not run.
+    autopilot: bool = True
+    autopilot_interval: float = Field(default=1.0, gt=0, le=60)
+    autopilot_lease_ttl: float = Field(default=5.0, gt=0, le=600)
+    # A URL that gets a JSON POST for every step, rollback and pause (empty: none).
+    autopilot_webhook_url: str | None = None
+    autopilot_webhook_queue: int = Field(default=100, ge=1, le=100_000)
+    # Tester override: a header and/or cookie (names; empty = off) whose value, legacy or new,
+    # forces that side for the caller, honoured only for a bearer token whose role is listed.
+    override_header: str | None = None
+    override_cookie: str | None = None
+    # Comma-separated roles whose tokens may use the override (empty: nobody, override off).
+    override_roles: str = ""
+
+    @field_validator("autopilot_webhook_url", "override_header", "override_cookie", mode="before")
+    @classmethod
+    def _empty_means_off(cls, value: object) -> object:
+        """Read an empty variable as unset (off)."""
+        if isinstance(value, str) and not value.strip():
+            return None
+        return value
+
+    @property
+    def override_role_set(self) -> frozenset[str]:
+        """The roles of ``STRANGLER_OVERRIDE_ROLES`` (``tester,admin``)."""
+        return frozenset(part.strip() for part in self.override_roles.split(",") if part.strip())
 
     @field_validator("mismatch_db", mode="before")
     @classmethod
