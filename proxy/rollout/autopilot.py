@@ -190,8 +190,12 @@ class Autopilot:
                     kind="pause",
                 )
                 return
-            # Our own flag write was lost (the store failed after the state was written).
-            await self._set_flag(step_change(route, step), f"re-apply step {state.step + 1}")
+            # The step's flag was never written (the holder died or the store failed after
+            # the state was): complete the step.
+            await self._reconcile(document, plan, state)
+            return
+        if state.step == len(plan.steps) - 1:
+            await self._finish(document, plan, state)  # the holder died before "done"
             return
         window = window_between(route, state.baseline, per_worker)
         reference = SideWindow.decode(state.reference) if state.reference else None
@@ -225,14 +229,18 @@ class Autopilot:
         *,
         why: str,
     ) -> None:
-        """Set the chosen step's flag, with a fresh window; the last step ends the plan."""
+        """Set the chosen step's flag, with a fresh window; the last step ends the plan.
+
+        Order: state (the fence), history, flag, then "done" for the last step. A holder that
+        dies between two of these leaves a state the next holder completes in
+        :meth:`_reconcile` (history written once, flag set, plan finished).
+        """
         index = state.step
         step = plan.steps[index]
-        last = index == len(plan.steps) - 1
         state.applied = True
         state.step_started_at = time.time()
         state.baseline = per_worker
-        state.status = DONE if last else RUNNING
+        state.status = RUNNING
         state.reason = why or "plan started"
         state.updated_by = ACTOR
         state.term = self.term
@@ -240,21 +248,51 @@ class Autopilot:
         revision = await self.rollout.put_plan(
             plan.route, encode(plan, state), expected_revision=document.revision
         )
+        await self._record(plan.route, self._step_event(plan, state, justification))
         reason = f"plan step {index + 1}/{len(plan.steps)} {step.label}: {state.reason}"
         await self._set_flag(step_change(plan.route, step), reason)
         self.metrics.steps_total.labels(plan.route).inc()
-        event = {
+        log.info("autopilot_step", route=plan.route, step=index, label=step.label, why=why)
+        if index == len(plan.steps) - 1:
+            await self._finish(PlanDocument(plan.route, revision, {}), plan, state)
+
+    @staticmethod
+    def _step_event(plan: Plan, state: PlanState, figures: dict[str, Any] | None) -> dict[str, Any]:
+        last = state.step == len(plan.steps) - 1
+        return {
             "kind": "done" if last else "step",
             "route": plan.route,
-            "step": index,
-            "label": step.label,
+            "step": state.step,
+            "label": plan.steps[state.step].label,
             "reason": state.reason,
-            "figures": justification,
-            "revision": revision,
+            "figures": figures,
             "actor": ACTOR,
         }
-        await self._record(plan.route, event)
-        log.info("autopilot_step", route=plan.route, step=index, label=step.label, why=why)
+
+    async def _finish(self, document: PlanDocument, plan: Plan, state: PlanState) -> None:
+        state.status = DONE
+        await self.rollout.put_plan(
+            plan.route, encode(plan, state), expected_revision=document.revision
+        )
+        log.info("autopilot_done", route=plan.route)
+
+    async def _reconcile(self, document: PlanDocument, plan: Plan, state: PlanState) -> None:
+        """Finish an applied step whose holder died half-way (history, flag)."""
+        step = plan.steps[state.step]
+        latest = await self.rollout.history(route=plan.route, limit=1)
+        recorded = (
+            bool(latest)
+            and latest[0].body.get("kind") in ("step", "done")
+            and (latest[0].body.get("step") == state.step)
+        )
+        if not recorded:
+            await self._record(plan.route, self._step_event(plan, state, None))
+        await self._set_flag(
+            step_change(plan.route, step),
+            f"plan step {state.step + 1}/{len(plan.steps)} {step.label}: {state.reason}"
+            " (completed by the next lease holder)",
+        )
+        log.info("autopilot_step_completed", route=plan.route, step=state.step)
 
     async def _rollback(
         self, document: PlanDocument, plan: Plan, state: PlanState, verdict: Verdict
