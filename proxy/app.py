@@ -115,9 +115,36 @@ class StranglerProxy:
         from proxy.admin import create_admin_app
 
         self.admin = create_admin_app(self)
+        self._http: ASGIApp = self._side_override() or self.dispatcher.http
         from proxy.rollout.wiring import attach_rollout
 
         self.rollout = attach_rollout(self)
+
+    def _side_override(self) -> ASGIApp | None:
+        """The tester override in front of the dispatcher, when configured (proxy.override)."""
+        settings = self.settings
+        roles = settings.override_role_set
+        if not roles or not (settings.override_header or settings.override_cookie):
+            return None
+        from proxy.override import SideOverride
+
+        def route_of(method: str, path: str) -> tuple[str, frozenset[str]] | None:
+            entry = self.dispatcher.table.match(method, path)
+            route = entry.route
+            return (route.key, route.sides) if route is not None else None
+
+        def counted(route: str, side: str) -> None:
+            self.rollout.metrics.overrides_total.labels(route, side).inc()
+
+        return SideOverride(
+            self.dispatcher.http,
+            verifier=self.token_verifier,
+            roles=roles,
+            header=settings.override_header,
+            cookie=settings.override_cookie,
+            route_of=route_of,
+            on_override=counted,
+        )
 
     # Routing state ------------------------------------------------------------------------------
     def compile(self, flags: FlagTable) -> RouteTable:
@@ -151,7 +178,7 @@ class StranglerProxy:
         if path.startswith(_ADMIN_SUBTREE) or path in (ADMIN_PREFIX, METRICS_PATH):
             await self._admin(scope, receive, send)
         elif kind == "http":
-            await self.dispatcher.http(scope, receive, send)
+            await self._http(scope, receive, send)
         else:
             await self.dispatcher(scope, receive, send)
 
