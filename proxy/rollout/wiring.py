@@ -40,7 +40,10 @@ class Rollout:
     flag_file: Path | None = None
 
     async def start(self) -> None:
-        """Import the flag file's plans missing from the store, then run the autopilot."""
+        """Import the flag file's plans missing from the store, then run the autopilot.
+
+        Raises :class:`~proxy.errors.FlagFileError` when the file's ``[plans]`` are broken.
+        """
         with contextlib.suppress(StoreError):
             await self.store.open()  # unreachable: the autopilot's ticks retry
         if self.flag_file is not None:
@@ -61,11 +64,8 @@ class Rollout:
     async def _import_plans(self, path: Path) -> None:
         if not await asyncio.to_thread(path.is_file):
             return
-        try:
-            plans = await asyncio.to_thread(load_plans, path)
-        except InvalidFlag as exc:
-            log.error("flag_file_plans_invalid", error=str(exc))
-            return
+        # A broken plan fails startup, as a broken route in the same file does.
+        plans = await asyncio.to_thread(load_plans, path)
         for plan in plans:
             if await self._has_plan(plan.route):
                 continue

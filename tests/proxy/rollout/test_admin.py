@@ -114,6 +114,12 @@ def test_plans_are_set_and_operated_through_the_admin_api_and_reported_to_the_we
         again = _act(http, "pause")
         assert again.status_code == 409 and "not running" in again.json()["detail"]
         assert _act(http, "resume").json()["status"] == "running"
+
+        def steps_recorded() -> int:
+            history = http.get("/_strangler/plans/history", headers=ADMIN).json()["items"]
+            return sum(h["kind"] == "step" for h in history)
+
+        assert _poll(lambda: steps_recorded() == 2)  # a resumed step runs again, fresh window
         assert _act(http, "promote", step=7).status_code == 400
         assert _act(http, "promote").json()["current"] == "new"
         assert _poll(
@@ -138,7 +144,7 @@ def test_plans_are_set_and_operated_through_the_admin_api_and_reported_to_the_we
         # An operator's action and the autopilot's answer to it (promote, then done) are
         # recorded by two writers: their order within the pair is not fixed.
         assert sorted(kinds) == sorted(
-            ["plan", "step", "pause", "resume", "promote", "done", "abort", "delete"]
+            ["plan", "step", "pause", "resume", "step", "promote", "done", "abort", "delete"]
         )
         assert (kinds[0], kinds[-1]) == ("plan", "delete")
         events = http.get("/_strangler/events", params={"route": ROUTE}, headers=ADMIN).json()
@@ -210,3 +216,27 @@ def test_without_configuration_the_override_header_does_nothing(tmp_path: Path) 
     with serve(make_proxy(make_settings(tmp_path))) as url, httpx.Client(base_url=url) as http:
         response = http.get("/api/items", headers={"X-Strangler-Side": "new", **ADMIN})
         assert response.headers["x-served-by"] == "legacy"
+
+
+def test_plans_in_the_flag_file_are_imported_at_start_and_a_broken_one_stops_it(
+    tmp_path: Path,
+) -> None:
+    import asyncio
+
+    from proxy.errors import FlagFileError
+
+    flag_file = tmp_path / "flags.toml"
+    flag_file.write_text(
+        '[routes."GET /api/items"]\nmode = "legacy"\n\n'
+        '[plans."GET /api/items"]\nsteps = "canary 10% 1h -> new"\n'
+    )
+    proxy = make_proxy(make_settings(tmp_path, autopilot_interval=0.1))
+    with serve(proxy) as url, httpx.Client(base_url=url, timeout=10) as http:
+        items = http.get("/_strangler/plans", headers=ADMIN).json()["items"]
+        assert [(i["route"], i["current"]) for i in items] == [(ROUTE, "canary 10%")]
+        assert _poll(lambda: _mode(http) == ("canary", 10))
+    flag_file.write_text('[plans."GET /api/items"]\nsteps = "sideways"\n')
+    (tmp_path / "again").mkdir()
+    broken = make_proxy(make_settings(tmp_path / "again", flag_file=flag_file))
+    with pytest.raises(FlagFileError, match="sideways"):
+        asyncio.run(broken.startup())
