@@ -34,6 +34,9 @@ from tests.services import REPO_ROOT, TwsSim, free_port, start_tws_sim
 ROUTE = "GET /api/v1/status/workstations"
 PATH = "/api/v1/status/workstations"
 USERS = [f"tester{i:02d}" for i in range(30)]
+
+# Two workers with both apps start slowly on a busy machine, and each plan runs for seconds.
+pytestmark = pytest.mark.timeout(400)
 PASSWORD = "rollout-test-password"  # a test user's
 
 
@@ -236,8 +239,9 @@ def _plan(http: httpx.Client, admin: dict[str, str]) -> dict[str, Any]:
 # On this shared two-core machine the in-process new app and the legacy thread pool compete for
 # one GIL (docs/architecture.md, "mixed-table GIL starvation"): during a canary the new side is
 # often measurably slower for reasons that have nothing to do with its code. The latency gates
-# are exercised by tests/proxy/rollout/test_gates.py; here they only stop a gross slowdown.
-E2E_GATES = {"max_slower_probability": 0.95, "max_p95_ratio": 4.0}
+# are exercised by tests/proxy/rollout/test_gates.py and test_autopilot.py; here they are off
+# (a measured p95 of new 4.3x legacy's, with no fault at all, rolled a canary back).
+E2E_GATES = {"max_slower_probability": 1.0, "max_p95_ratio": 1000.0}
 
 
 def _set_plan(http: httpx.Client, admin: dict[str, str], steps: str) -> None:
@@ -391,7 +395,8 @@ def test_a_fault_in_the_new_side_is_rolled_back_and_only_canary_users_saw_it(
                 if f'strangler_autopilot_rollbacks_total{{route="{ROUTE}"}} 1.0' in metrics_text:
                     break
             assert plan["status"] == "paused"
-        assert plan["reason"].startswith("rolled back from canary 25% to legacy: error rate new")
+        assert plan["reason"].startswith("rolled back from canary 25% to legacy: ")
+        assert "error rate new" in plan["reason"]
         assert [h["kind"] for h in history][-2:] == ["rollback", "pause"]
         assert history[-2]["figures"]["gates"]["errors"]["ok"] is False
         assert f'strangler_autopilot_rollbacks_total{{route="{ROUTE}"}} 1.0' in metrics_text
