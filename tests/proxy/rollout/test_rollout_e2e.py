@@ -428,7 +428,12 @@ def test_killing_the_lease_holder_hands_the_plan_to_the_other_worker(
     store_url = f"sqlite:///{tmp_path / 'flags.db'}"
     with (
         two_workers(tmp_path, resync_db, sims, store_url) as served,
-        httpx.Client(base_url=served.base_url, timeout=10) as http,
+        # No keep-alive: the worker this client talks to may be the one killed.
+        httpx.Client(
+            base_url=served.base_url,
+            timeout=10,
+            limits=httpx.Limits(max_keepalive_connections=0),
+        ) as http,
     ):
         admin, tokens = _tokens(http)
         with Load(served.base_url, tokens) as load:
