@@ -63,9 +63,13 @@ class CurrentUser:
 
 
 def _bearer_token() -> str:
-    header = request.headers.get("Authorization", "")
-    parts = header.split()
-    if len(parts) != 2 or parts[0].lower() != "bearer":
+    """The token of ``Authorization: Bearer <token>``; anything else is no token (401).
+
+    A WSGI server joins repeated headers with a comma, so a comma (which no token has) is how
+    two ``Authorization`` headers show here: they are refused, as the FastAPI app refuses them.
+    """
+    parts = request.headers.get("Authorization", "").split()
+    if len(parts) != 2 or parts[0].lower() != "bearer" or "," in parts[1]:
         raise Unauthorized(MISSING_TOKEN)
     return parts[1]
 

@@ -23,9 +23,16 @@ __all__ = [
 ]
 
 _INTEGER = re.compile(r"-?[0-9]+")
+# A JSON ``\\ud800`` escape that pairs with no other surrogate decodes to a code point that has
+# no UTF-8 form: stored, hashed or logged, it raised UnicodeEncodeError (a 500).
+_SURROGATE = re.compile("[\ud800-\udfff]")
+UNPAIRED_SURROGATE_MESSAGE = "Unpaired surrogates are not allowed."
 _MISSING = object()
 MAX_PAGE_SIZE = 100
 DEFAULT_PAGE_SIZE = 50
+# The largest page offset (2**31 - 1), as docs/api.md states: a bigger integer overflowed the
+# database driver's 64-bit binding (500) before it was bounded.
+MAX_OFFSET = 2_147_483_647
 
 
 def _reject_constant(name: str) -> Any:
@@ -55,7 +62,45 @@ def read_json_object() -> dict[str, Any]:
         raise ValidationFailed(
             [{"field": "body", "code": "invalid_type", "message": "Expected an object."}]
         )
+    # Checked before the fields: no rule below (or the database) can handle such a string.
+    surrogates = _unpaired_surrogate_errors(value)
+    if surrogates:
+        raise ValidationFailed(surrogates)
     return value
+
+
+def _has_surrogate(value: Any) -> bool:
+    if isinstance(value, str):
+        return _SURROGATE.search(value) is not None
+    if isinstance(value, dict):
+        return any(_has_surrogate(key) or _has_surrogate(item) for key, item in value.items())
+    if isinstance(value, list):
+        return any(_has_surrogate(item) for item in value)
+    return False
+
+
+def _unpaired_surrogate_errors(body: Mapping[str, Any]) -> list[FieldError]:
+    """One ``invalid_format`` error per top-level member holding a lone surrogate, in order.
+
+    A member whose own name holds one is reported as ``body``: the name has no UTF-8 form to
+    echo back either.
+    """
+    errors: list[FieldError] = []
+    for key, item in body.items():
+        if _has_surrogate(key):
+            field = "body"
+        elif _has_surrogate(item):
+            field = key
+        else:
+            continue
+        error: FieldError = {
+            "field": field,
+            "code": "invalid_format",
+            "message": UNPAIRED_SURROGATE_MESSAGE,
+        }
+        if error not in errors:
+            errors.append(error)
+    return errors
 
 
 def read_login_fields() -> Mapping[str, Any]:
@@ -183,9 +228,9 @@ class FieldErrors:
         return raw
 
     def pagination(self) -> tuple[int, int]:
-        """Check ``limit`` (1..100, default 50) and ``offset`` (>= 0, default 0)."""
+        """Check ``limit`` (1..100, default 50) and ``offset`` (0..2**31-1, default 0)."""
         limit = self.query_int("limit", default=DEFAULT_PAGE_SIZE, minimum=1, maximum=MAX_PAGE_SIZE)
-        offset = self.query_int("offset", default=0, minimum=0)
+        offset = self.query_int("offset", default=0, minimum=0, maximum=MAX_OFFSET)
         return limit, offset
 
 

@@ -104,6 +104,8 @@ def build_request(
     authorization = credentials.authorization(scenario.auth)
     if authorization is not None:
         headers.append(("Authorization", authorization))
+        if scenario.auth is not None and scenario.auth.startswith("twice:"):
+            headers.append(("Authorization", authorization))
     credentials.require(_token_references(scenario.json))
     body, content_type = scenario.payload(credentials.tokens())
     if content_type is not None:
@@ -113,7 +115,13 @@ def build_request(
         base_url.rstrip("/") + path,
         params=list(scenario.query) or None,
         headers=headers,
-        content=body if body or scenario.http_method not in ("GET", "HEAD") else None,
+        content=(
+            iter([body])  # an iterator: httpx sends it chunked, with no Content-Length
+            if scenario.chunked
+            else body
+            if body or scenario.http_method not in ("GET", "HEAD")
+            else None
+        ),
     )
 
 

@@ -75,6 +75,8 @@ class WsgiSide:
             "wsgi.multithread": True,
             "wsgi.multiprocess": False,
             "wsgi.run_once": False,
+            # gunicorn frames the body itself (Content-Length or chunked) and says so.
+            "wsgi.input_terminated": True,
             "REQUEST_METHOD": request.method,
             "SCRIPT_NAME": "",
             "PATH_INFO": unquote_to_bytes(raw_path).decode("latin-1"),

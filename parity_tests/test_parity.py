@@ -13,35 +13,14 @@ from collections.abc import Iterator
 import pytest
 
 from parity_tests.conftest import LegacySide, NewSide, ParityEnv, WritePair
-from parity_tests.databases import snapshot
+from parity_tests.databases import compare_snapshots, snapshot
 from parity_tests.harness import Outcome, run_scenario
 from parity_tests.scenarios import SCENARIOS, Scenario
-from proxy.compare import Comparison, compare_json, format_diff
-from proxy.rules import RuleSet
+from proxy.compare import format_diff
 from tests.services import TwsSim
 
 READS = [s for s in SCENARIOS if not s.writes]
 WRITES = [s for s in SCENARIOS if s.writes]
-
-# Row timestamps are written by each side's clock, seconds apart in this suite.
-SNAPSHOT_RULES = RuleSet.from_mapping(
-    {
-        "version": 1,
-        "defaults": {
-            "check_json_encoding": False,
-            "time_tolerance": {
-                f"*[*].{column}": 120
-                for column in (
-                    "created_at",
-                    "reviewed_at",
-                    "revoked_at",
-                    "expires_at",
-                    "attempted_at",
-                )
-            },
-        },
-    }
-).defaults
 
 
 @contextlib.contextmanager
@@ -99,10 +78,7 @@ def test_write_scenario_answers_and_writes_alike(
         )
     answered_alike = outcome.equal
     assert answered_alike, outcome.report(parity_env.backend)
-    rows_found, omitted = compare_json(
-        snapshot(write_pair.legacy_url), snapshot(write_pair.new_url), SNAPSHOT_RULES
-    )
-    rows = Comparison(equal=not rows_found, differences=rows_found, omitted=omitted)
+    rows = compare_snapshots(snapshot(write_pair.legacy_url), snapshot(write_pair.new_url))
     assert rows.equal, (
         f"[{parity_env.backend}] scenario {scenario.id} ({scenario.describe()}): both sides "
         f"answered alike but left different rows (legacy → new):\n{format_diff(rows)}"

@@ -75,8 +75,10 @@ class StranglerProxy:
         token_verifier: TokenVerifier,
         shadow_runner: Any = None,
         metrics: ProxyMetrics | None = None,
+        traffic_recorder: Any = None,
     ) -> None:
         self.settings = settings
+        self.traffic_recorder = traffic_recorder
         self.store = store
         self.shadow_runner = shadow_runner
         self.token_verifier = token_verifier
@@ -102,6 +104,7 @@ class StranglerProxy:
             access_log=self.access_log,
             shadow_runner=shadow_runner,
             shadow_body_limit=settings.shadow_body_limit,
+            capture=traffic_recorder,
         )
         self.watcher = FlagWatcher(
             store,
@@ -284,6 +287,8 @@ class StranglerProxy:
         runner = self.shadow_runner
         if runner is not None and hasattr(runner, "aclose"):
             await runner.aclose()
+        if self.traffic_recorder is not None:
+            await asyncio.to_thread(self.traffic_recorder.close)
         try:
             await self._new_lifespan.shutdown()
         finally:
@@ -316,10 +321,12 @@ def create_proxy(
     token_verifier: TokenVerifier,
     shadow_runner: Any = None,
     metrics: ProxyMetrics | None = None,
+    traffic_recorder: Any = None,
 ) -> StranglerProxy:
     """Return the strangler proxy ASGI app for two apps and a (not yet opened) flag store.
 
-    ``metrics`` lets the caller share the proxy's metrics with a shadow runner built first.
+    ``metrics`` lets the caller share the proxy's metrics with a shadow runner built first;
+    ``traffic_recorder`` (:class:`proxy.traffic.TrafficRecorder`) turns traffic capture on.
     """
     return StranglerProxy(
         legacy_wsgi_app,
@@ -329,4 +336,5 @@ def create_proxy(
         token_verifier=token_verifier,
         shadow_runner=shadow_runner,
         metrics=metrics,
+        traffic_recorder=traffic_recorder,
     )

@@ -15,6 +15,8 @@ case they go through its admin API and so get exactly the API's checks and answe
     resync-strangler parity --legacy-url http://127.0.0.1:8001 --new-url http://127.0.0.1:8002
     resync-strangler db upgrade && resync-strangler db seed
     resync-strangler flags export proxy/flags.toml && resync-strangler flags import flags.toml
+    resync-strangler capture list && resync-strangler replay --tws-url http://127.0.0.1:8100/twsd
+    resync-strangler promote capture 42
 """
 
 from __future__ import annotations
@@ -687,6 +689,10 @@ def build_parser() -> argparse.ArgumentParser:
     flags.add_argument(
         "--expected-version", type=int, default=None, help="import only at this table version"
     )
+
+    from proxy.traffic.commands import add_commands
+
+    add_commands(command)  # capture, replay, promote
     return parser
 
 

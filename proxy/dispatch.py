@@ -11,6 +11,10 @@ Shadowed requests additionally buffer the request body (up to ``shadow_body_limi
 body is streamed to the primary and not shadowed) and keep a bounded copy of the primary's
 response while it streams to the client; once the primary is done, a :class:`ShadowJob` goes to
 the shadow runner, which decides (without waiting) whether to run the candidate.
+
+Captured requests (``proxy.traffic``: a capture policy names the route and the sample picked
+this request) are teed the same way, bounded by the route's capture body limit, and the
+exchange goes to the capture recorder's queue after the primary is done.
 """
 
 from __future__ import annotations
@@ -56,6 +60,7 @@ class Dispatcher:
         access_log: AccessLog,
         shadow_runner: Any = None,
         shadow_body_limit: int = 1024 * 1024,
+        capture: Any = None,
         clock: Callable[[], float] = time.perf_counter,
     ) -> None:
         self.apps: dict[str, ASGIApp] = {LEGACY: legacy_app, NEW: new_app}
@@ -65,6 +70,7 @@ class Dispatcher:
         self.access_log = access_log
         self.shadow_runner = shadow_runner
         self.shadow_body_limit = shadow_body_limit
+        self.capture = capture
         self._clock = clock
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -86,11 +92,21 @@ class Dispatcher:
             decision = LEGACY_ONLY if forced == LEGACY else NEW_ONLY
         request_id = ensure_request_id(scope).decode("ascii")
         tokens = bind_contextvars(request_id=request_id)
+        capture = self.capture.sample(entry.key) if self.capture is not None else None
         if decision.shadow is not None and self.shadow_runner is not None:
             side = decision.primary
-            status = await self._shadowed(scope, receive, send, entry, decision)
+            status = await self._shadowed(scope, receive, send, entry, decision, capture)
             self._finish(scope, entry, side, status, started, request_id, decision.shadow)
             reset_contextvars(**tokens)
+            return
+        if capture is not None:
+            side = decision.primary
+            status = 500
+            try:
+                status = await self._captured(scope, receive, send, entry, side, capture)
+            finally:
+                self._finish(scope, entry, side, status, started, request_id, None)
+                reset_contextvars(**tokens)
             return
 
         side = decision.primary
@@ -115,7 +131,13 @@ class Dispatcher:
             reset_contextvars(**tokens)
 
     async def _shadowed(
-        self, scope: Scope, receive: Receive, send: Send, entry: RouteEntry, decision: Decision
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        entry: RouteEntry,
+        decision: Decision,
+        capture: Any = None,
     ) -> int:
         """Serve from the primary with a tee, then hand the exchange to the shadow runner."""
         side = decision.primary
@@ -141,6 +163,8 @@ class Dispatcher:
             status = status or 500
             raise
         captured = recorder.captured()
+        if capture is not None and captured is not None and entry.key is not None:
+            self._offer_capture(entry.key, side, shadow_scope, body, complete, captured, capture)
         if not complete or captured is None or entry.key is None:
             self.metrics.record_shadow(entry.label, "dropped")
             return status
@@ -161,6 +185,54 @@ class Dispatcher:
             )
         )
         return status
+
+    async def _captured(
+        self, scope: Scope, receive: Receive, send: Send, entry: RouteEntry, side: str, capture: Any
+    ) -> int:
+        """Serve from the primary with a tee bounded by the route's capture limit; queue a copy."""
+        headers = list(scope["headers"])
+        body, complete, replay = await _buffer_body(receive, capture.body_limit)
+        recorder = ResponseRecorder(capture.body_limit)
+        extra = entry.headers[side]
+        status = 0
+
+        async def send_teed(message: Message) -> None:
+            nonlocal status
+            recorder.record(message)
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                if extra:
+                    message["headers"] = [*message.get("headers", ()), *extra]
+            await send(message)
+
+        try:
+            await self.apps[side](scope, replay, send_teed)
+        except BaseException:
+            status = status or 500
+            raise
+        captured = recorder.captured()
+        if captured is not None and entry.key is not None:
+            scope_copy = {**scope, "headers": headers}
+            self._offer_capture(entry.key, side, scope_copy, body, complete, captured, capture)
+        return status
+
+    def _offer_capture(
+        self,
+        route: str,
+        side: str,
+        scope: Scope,
+        body: bytes,
+        complete: bool,
+        response: Any,
+        capture: Any,
+    ) -> None:
+        """Queue the exchange, or count it ``oversize`` when its request body was cut."""
+        if not complete or len(body) > capture.body_limit:
+            self.capture.count(route, "oversize")
+            return
+        self.capture.submit(
+            route, side, scope, scope["headers"], body, response, capture.body_limit
+        )
 
     async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = self._clock()

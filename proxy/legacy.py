@@ -88,6 +88,10 @@ class _Exchange:
             return message
 
         environ = build_environ(scope, Body(self.loop, tracking_receive))  # type: ignore[arg-type]
+        # The ASGI body ends where the server's framing ends (Content-Length or the last chunk),
+        # so the stream is terminated. Without this flag Werkzeug reads a body sent without
+        # Content-Length (chunked) as empty, and its size limit never sees it (400, not 413).
+        environ["wsgi.input_terminated"] = True  # type: ignore[typeddict-unknown-key]
         context = contextvars.copy_context()
         work = self.loop.run_in_executor(
             executor, functools.partial(context.run, self._wsgi, environ)

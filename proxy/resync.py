@@ -4,8 +4,9 @@
 worker. It builds the legacy Flask app and the FastAPI app with one random dry-run key per
 process (the proxy adds it to shadowed unsafe requests; a client can never send a valid one, and
 the proxy strips the header from client requests anyway), the flag store named by
-``STRANGLER_FLAG_STORE_URL``, the shadow runner with a mismatch store shared by the workers, and
-the admin API's token verifier for Resync's JWTs.
+``STRANGLER_FLAG_STORE_URL``, the shadow runner with a mismatch store shared by the workers,
+the traffic recorder when ``STRANGLER_CAPTURE_FILE`` names a capture policy, and the admin
+API's token verifier for Resync's JWTs.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from proxy.inventory import Inventory
 from proxy.metrics import ProxyMetrics
 from proxy.settings import ProxySettings
 from proxy.stores import FlagStore, open_store
+from proxy.traffic import build_traffic_recorder
 
 __all__ = [
     "ResyncTokenVerifier",
@@ -197,14 +199,29 @@ def create_resync_proxy(settings: ProxySettings | None = None) -> StranglerProxy
     dry_run_key = secrets.token_urlsafe(32)
     legacy, new, new_settings = build_resync_apps(dry_run_key)
     metrics = ProxyMetrics()
+    verifier = ResyncTokenVerifier(new_settings.secret_key, database_url=new_settings.database_url)
     return create_proxy(
         legacy,
         new,
         open_flag_store(settings),
         settings,
-        token_verifier=ResyncTokenVerifier(
-            new_settings.secret_key, database_url=new_settings.database_url
-        ),
+        token_verifier=verifier,
         shadow_runner=_shadow_runner(settings, metrics, dry_run_key),
         metrics=metrics,
+        traffic_recorder=build_traffic_recorder(
+            settings, registry=metrics.registry, role_of=lambda token: _role(verifier, token)
+        ),
     )
+
+
+def _role(verifier: ResyncTokenVerifier, token: str) -> str | None:
+    """Return the role of a valid access token (signature, claims, expiry), else None.
+
+    Capture records the caller's role, never the token: a replay authenticates as that role.
+    The database checks (revocation) are skipped: capture runs off the request path, and a
+    revoked token's request was answered 401 anyway, which the captured answer shows.
+    """
+    try:
+        return str(verifier.decode(token)["role"])
+    except InvalidToken:
+        return None

@@ -62,6 +62,15 @@ class ProxySettings(BaseSettings):
     # Comma-separated roles whose tokens may use the override (empty: nobody, override off).
     override_roles: str = ""
 
+    # Traffic capture (proxy.traffic): a policy file (per-route sample rate and body limit) turns
+    # it on; unset or empty, nothing is captured.
+    capture_file: Path | None = None
+    capture_store_url: str = "sqlite:///var/strangler-capture.db"
+    capture_max_records: int = Field(default=10_000, ge=1)
+    capture_max_age: float = Field(default=7 * 24 * 3600.0, gt=0)
+    # Exchanges waiting for the capture writer; beyond that they are dropped and counted.
+    capture_queue: int = Field(default=1024, ge=1)
+
     @field_validator("autopilot_webhook_url", "override_header", "override_cookie", mode="before")
     @classmethod
     def _empty_means_off(cls, value: object) -> object:
@@ -75,7 +84,7 @@ class ProxySettings(BaseSettings):
         """The roles of ``STRANGLER_OVERRIDE_ROLES`` (``tester,admin``)."""
         return frozenset(part.strip() for part in self.override_roles.split(",") if part.strip())
 
-    @field_validator("mismatch_db", mode="before")
+    @field_validator("mismatch_db", "capture_file", mode="before")
     @classmethod
     def _empty_means_in_memory(cls, value: object) -> object:
         """Read ``STRANGLER_MISMATCH_DB=`` (empty) as unset: ``Path("")`` would be ``.``."""

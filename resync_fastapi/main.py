@@ -12,6 +12,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from resync_fastapi.api.docs import install_docs
 from resync_fastapi.api.openapi import install_openapi
 from resync_fastapi.api.v1 import API_PREFIX, build_api_router
 from resync_fastapi.api.v1.routes import health
@@ -68,12 +69,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
         redirect_slashes=False,
         default_response_class=ResyncJSONResponse,
-        swagger_ui_parameters={"persistAuthorization": True},
+        docs_url=None,  # install_docs serves /docs and /redoc without a CDN
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.tokens = TokenService(settings.secret_key)
     app.include_router(health.router)
     app.include_router(build_api_router())
+    install_docs(app, title=app.title)
     install_exception_handlers(app)
     app.state.route_methods = RouteMethods(app.router.routes)
     install_openapi(app)

@@ -9,6 +9,7 @@ only replaces how a part's name and filename are read:
 - the part's first ``Content-Disposition`` header is decoded as UTF-8 and its parameters parsed
   by :func:`~resync_fastapi.core.header_parameters.parse_header_parameters`;
 - the part is a file when it has a ``filename`` (plain, extended or continued), else a field;
+- a part without a readable ``name`` is kept under ``""`` (ignored), not refused;
 - the filename is the *raw* quoted ``filename="..."`` value when there is one (backslashes kept:
   clients send Windows paths unescaped), else the decoded parameter. So with both forms present
   the plain quoted one wins, exactly as in the legacy app.
@@ -60,11 +61,9 @@ class FormParser(MultiPartParser):
         except UnicodeDecodeError:
             raise MultiPartException("The part headers are not valid UTF-8.") from None
         name, filename = part_names(disposition)
-        if name is None:
-            raise MultiPartException(
-                'The Content-Disposition header field "name" must be provided.'
-            )
-        part.field_name = name
+        # A part whose name cannot be read (absent, or a quoted string that never ends) is kept
+        # under "" and so ignored, as Werkzeug does; refusing it would refuse the whole form.
+        part.field_name = "" if name is None else name
         if filename is None:
             self._current_fields += 1
             if self._current_fields > self.max_fields:

@@ -18,12 +18,17 @@ from resync_fastapi.core.exceptions import FieldError
 
 __all__ = [
     "CONTROL_CHARACTERS",
+    "CONTROL_CLASS",
+    "SPACE_CLASS",
     "bounded_text",
     "choice",
     "field_errors",
+    "has_unpaired_surrogate",
     "int_range",
     "pattern",
     "query_integer",
+    "regex_class",
+    "unpaired_surrogate_errors",
 ]
 
 # Unicode category Cc (C0, DEL and C1) except newline and tab.
@@ -47,7 +52,36 @@ _CUSTOM_CODES = {
     "invalid_format",
 }
 _INTEGER = re.compile(r"-?[0-9]+")
+# A JSON ``\\ud800`` escape that pairs with no other surrogate decodes to a code point that has
+# no UTF-8 form: stored or logged, it raised UnicodeEncodeError (a 500).
+_SURROGATE = re.compile("[\ud800-\udfff]")
+UNPAIRED_SURROGATE_MESSAGE = "Unpaired surrogates are not allowed."
 _LOCATION_ORDER = {"body": 0, "query": 1, "path": 2}
+
+
+def regex_class(characters: str) -> str:
+    """Spell characters as a regex class body of ``\\uXXXX`` escapes and ranges.
+
+    Escapes read the same in JSON Schema's ECMA-262 patterns and in Python's ``re``.
+    """
+    codes = sorted({ord(c) for c in characters})
+    runs: list[list[int]] = []
+    for code in codes:
+        if runs and code == runs[-1][1] + 1:
+            runs[-1][1] = code
+        else:
+            runs.append([code, code])
+    return "".join(
+        f"\\u{low:04x}" if low == high else f"\\u{low:04x}-\\u{high:04x}" for low, high in runs
+    )
+
+
+# For patterns in the OpenAPI document: what ``str.isspace`` (and so ``str.strip`` and ``re``'s
+# ``\\s``) counts as white space, and CONTROL_CHARACTERS, spelled out (ECMA-262's ``\\s`` differs).
+SPACE_CLASS = regex_class("".join(c for c in map(chr, range(0x3001)) if c.isspace()))
+CONTROL_CLASS = regex_class(
+    "".join(chr(c) for c in [*range(0x00, 0x20), *range(0x7F, 0xA0)] if chr(c) not in "\n\t")
+)
 
 
 def _fail(code: str, message: str) -> PydanticCustomError:
@@ -161,3 +195,42 @@ def field_errors(errors: Iterable[Mapping[str, Any]]) -> list[FieldError]:
             code, message = "invalid_format", str(error.get("msg", "Invalid value."))
         result.append({"field": _field_name(location), "code": code, "message": message})
     return result
+
+
+def _has_surrogate(value: Any) -> bool:
+    if isinstance(value, str):
+        return _SURROGATE.search(value) is not None
+    if isinstance(value, dict):
+        return any(_has_surrogate(key) or _has_surrogate(item) for key, item in value.items())
+    if isinstance(value, list):
+        return any(_has_surrogate(item) for item in value)
+    return False
+
+
+def has_unpaired_surrogate(value: Any) -> bool:
+    """True if any string in a decoded JSON value (keys included) holds a lone surrogate."""
+    return _has_surrogate(value)
+
+
+def unpaired_surrogate_errors(body: Mapping[str, Any]) -> list[FieldError]:
+    """One ``invalid_format`` error per top-level member holding a lone surrogate, in order.
+
+    A member whose own name holds one is reported as ``body`` (the name cannot be echoed back
+    in UTF-8 either).
+    """
+    errors: list[FieldError] = []
+    for key, value in body.items():
+        if _has_surrogate(key):
+            field = "body"
+        elif _has_surrogate(value):
+            field = key
+        else:
+            continue
+        error: FieldError = {
+            "field": field,
+            "code": "invalid_format",
+            "message": UNPAIRED_SURROGATE_MESSAGE,
+        }
+        if error not in errors:
+            errors.append(error)
+    return errors

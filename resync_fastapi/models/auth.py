@@ -6,7 +6,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictStr
 
-from resync_fastapi.core.validation import bounded_text, choice, pattern
+from resync_fastapi.core.validation import SPACE_CLASS, bounded_text, choice, pattern
 from resync_fastapi.models.common import Timestamp
 
 __all__ = ["LoginIn", "RefreshIn", "TokenPairOut", "UserCreateIn", "UserOut"]
@@ -18,11 +18,17 @@ Credential = Annotated[
 ]
 
 
+EMAIL_PATTERN = r"[^@\s]+@[^@\s]+\.[^@\s]+"
+# The same shape for the OpenAPI document, with Python's white space spelled out.
+_NOT_AT_OR_SPACE = f"[^@{SPACE_CLASS}]+"
+EMAIL_SCHEMA_PATTERN = f"^{_NOT_AT_OR_SPACE}@{_NOT_AT_OR_SPACE}\\.{_NOT_AT_OR_SPACE}$"
+
+
 def _check_email(value: str | None) -> str | None:
     if value is None:
         return None
     bounded_text(None, 254)(value)
-    return pattern(r"[^@\s]+@[^@\s]+\.[^@\s]+", "Must be an email address.")(value)
+    return pattern(EMAIL_PATTERN, "Must be an email address.")(value)
 
 
 class LoginIn(BaseModel):
@@ -128,5 +134,15 @@ class UserCreateIn(BaseModel):
         AfterValidator(choice("viewer", "operator", "admin")),
         Field(json_schema_extra={"enum": ["viewer", "operator", "admin"]}),
     ]
-    full_name: Annotated[StrictStr, AfterValidator(bounded_text(None, 100))] = ""
-    email: Annotated[StrictStr | None, AfterValidator(_check_email)] = None
+    full_name: Annotated[
+        StrictStr,
+        AfterValidator(bounded_text(None, 100)),
+        Field(json_schema_extra={"maxLength": 100}),
+    ] = ""
+    # The address shape is a pattern, not ``format: email``: the check is this loose
+    # ``x@y.z`` shape, and a generator's idea of an e-mail address is not the server's.
+    email: Annotated[
+        StrictStr | None,
+        AfterValidator(_check_email),
+        Field(json_schema_extra={"maxLength": 254, "pattern": EMAIL_SCHEMA_PATTERN}),
+    ] = None

@@ -16,7 +16,7 @@ from fastapi import Request
 from pydantic import BaseModel, ValidationError
 
 from resync_fastapi.core.exceptions import UnsupportedMediaType, ValidationFailed
-from resync_fastapi.core.validation import field_errors
+from resync_fastapi.core.validation import field_errors, unpaired_surrogate_errors
 
 __all__ = [
     "is_json",
@@ -58,6 +58,10 @@ def parse_json_object(raw: bytes) -> dict[str, Any]:
         raise ValidationFailed(
             [{"field": "body", "code": "invalid_type", "message": "Expected an object."}]
         )
+    # Checked before the fields: no rule below (or the database) can handle such a string.
+    surrogates = unpaired_surrogate_errors(data)
+    if surrogates:
+        raise ValidationFailed(surrogates)
     return data
 
 

@@ -17,6 +17,7 @@ from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from starlette.requests import HTTPConnection
 
+from resync_fastapi.core.bearer import bearer_token
 from resync_fastapi.core.config import Settings
 from resync_fastapi.core.exceptions import Forbidden, MissingToken
 from resync_fastapi.core.security import TokenService
@@ -43,15 +44,12 @@ __all__ = [
 class _BearerScheme(OAuth2PasswordBearer):
     """The OAuth2 password flow for the docs; the header parsed as both apps parse it.
 
-    ``Authorization`` must split on whitespace into exactly ``bearer`` (any case) and a token;
-    anything else counts as no token.
+    One ``Authorization`` header that splits on whitespace into exactly ``bearer`` (any case)
+    and a token; anything else (two headers included) counts as no token.
     """
 
     async def __call__(self, request: HTTPConnection) -> str | None:
-        parts = request.headers.get("authorization", "").split()
-        if len(parts) != 2 or parts[0].lower() != "bearer":
-            return None
-        return parts[1]
+        return bearer_token(request.headers.getlist("authorization"))
 
 
 oauth2_scheme = _BearerScheme(tokenUrl="/api/v1/auth/login", auto_error=False)

@@ -17,6 +17,7 @@ from resync_fastapi.core.validation import (
 
 __all__ = [
     "JOB_ID_PATTERN",
+    "MAX_OFFSET",
     "AuditStatus",
     "AuditText",
     "ExportFormat",
@@ -29,6 +30,9 @@ __all__ = [
 ]
 
 JOB_ID_PATTERN = r"[A-Za-z0-9_-]{1,64}"
+# The largest page offset (2**31 - 1): past the 64-bit integers the databases bind, a huge
+# offset was an OverflowError (500); this bound also stays exact in a JavaScript client.
+MAX_OFFSET = 2_147_483_647
 
 Limit = Annotated[
     int,
@@ -39,8 +43,11 @@ Limit = Annotated[
 Offset = Annotated[
     int,
     BeforeValidator(query_integer),
-    AfterValidator(int_range(0)),
-    Query(description="Items to skip (>= 0).", json_schema_extra={"minimum": 0}),
+    AfterValidator(int_range(0, MAX_OFFSET)),
+    Query(
+        description=f"Items to skip (0..{MAX_OFFSET}).",
+        json_schema_extra={"minimum": 0, "maximum": MAX_OFFSET},
+    ),
 ]
 TopK = Annotated[
     int,
@@ -51,7 +58,11 @@ TopK = Annotated[
 SearchQuery = Annotated[
     str,
     AfterValidator(bounded_text(1, 200)),
-    Query(description="Words to look for (1..200 characters).", examples=["abend restart"]),
+    Query(
+        description="Words to look for (1..200 characters).",
+        examples=["abend restart"],
+        json_schema_extra={"minLength": 1, "maxLength": 200},
+    ),
 ]
 AuditStatus = Annotated[
     str,
@@ -61,7 +72,10 @@ AuditStatus = Annotated[
 AuditText = Annotated[
     str | None,
     AfterValidator(lambda value: None if value is None else bounded_text(None, 200)(value)),
-    Query(description="Case-insensitive substring of the query or the response."),
+    Query(
+        description="Case-insensitive substring of the query or the response (at most 200).",
+        json_schema_extra={"maxLength": 200},
+    ),
 ]
 ExportFormat = Annotated[
     str,
@@ -80,5 +94,5 @@ JobStatus = Annotated[
 JobId = Annotated[
     str,
     AfterValidator(pattern(JOB_ID_PATTERN, "Must be 1 to 64 of A-Z a-z 0-9 _ -.")),
-    Path(examples=["J0001"]),
+    Path(examples=["J0001"], json_schema_extra={"pattern": f"^{JOB_ID_PATTERN}$"}),
 ]

@@ -74,7 +74,7 @@ class TestList:
         body = harness.get(USERS + "?limit=0&offset=-1", token=mint("admin")).json()
         assert [error["message"] for error in body["errors"]] == [
             "Must be between 1 and 100.",
-            "Must be at least 0.",
+            "Must be between 0 and 2147483647.",
         ]
 
 

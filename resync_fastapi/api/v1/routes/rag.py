@@ -51,6 +51,14 @@ UPLOAD_PATH = "/api/v1/rag/upload"
 _f = tables.rag_files.c
 _PUBLIC = (_f.id, _f.filename, _f.size, _f.sha256, _f.content_type, _f.chunks, _f.created_at)
 
+# What the upload checks, as the spec can say it: the part's filename (its extension, then its
+# characters) in the Content-Disposition header, text in one of the four types, UTF-8.
+# A path before the name is dropped (either slash), so only the last component is checked.
+UPLOAD_FILENAME_PATTERN = (
+    r'filename="(?:[^"]*[/\\])?(?=[^"/\\]{1,255}")[A-Za-z0-9_ -][A-Za-z0-9._ -]*'
+    r'\.([Tt][Xx][Tt]|[Mm][Dd]|[Cc][Ss][Vv]|[Jj][Ss][Oo][Nn])"'
+)
+UPLOAD_CONTENT_TYPES = ("text/plain", "text/markdown", "text/csv", "application/json")
 _UPLOAD_OPENAPI = {
     "requestBody": {
         "required": True,
@@ -63,10 +71,27 @@ _UPLOAD_OPENAPI = {
                         "file": {
                             "type": "string",
                             "format": "binary",
-                            "description": ".txt, .md, .csv or .json, UTF-8",
+                            "description": (
+                                "A UTF-8 text file: .txt, .md, .csv or .json (by the filename's"
+                                " extension, any case); the filename is 1 to 255 of A-Z a-z 0-9"
+                                " . _ - and space, not starting with '.'; at most"
+                                " RESYNC_RAG_MAX_BYTES (5 MiB by default)."
+                            ),
                         }
                     },
-                }
+                },
+                "encoding": {
+                    "file": {
+                        "contentType": ", ".join(UPLOAD_CONTENT_TYPES),
+                        "headers": {
+                            "Content-Disposition": {
+                                "required": True,
+                                "schema": {"type": "string", "pattern": UPLOAD_FILENAME_PATTERN},
+                                "example": 'form-data; name="file"; filename="runbook.txt"',
+                            }
+                        },
+                    }
+                },
             }
         },
     }

@@ -37,10 +37,11 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from pydantic import TypeAdapter, ValidationError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from resync_fastapi.core.bearer import bearer_token
 from resync_fastapi.core.exceptions import ApiError, Unauthorized
 from resync_fastapi.core.responses import dumps, format_timestamp
 from resync_fastapi.core.security import TokenService
-from resync_fastapi.core.validation import field_errors
+from resync_fastapi.core.validation import field_errors, has_unpaired_surrogate
 from resync_fastapi.models.chat import MessageText
 from resync_fastapi.services.auth import AuthenticatedUser, authenticate
 from resync_fastapi.services.chat import ensure_agent, exchange
@@ -60,13 +61,6 @@ class _Refused(Exception):
     """The session must end with 1008 and this reason."""
 
 
-def _bearer(header: str | None) -> str | None:
-    parts = (header or "").split()
-    if len(parts) != 2 or parts[0].lower() != "bearer":
-        return None
-    return parts[1]
-
-
 async def _first_frame_token(websocket: WebSocket) -> str:
     try:
         with anyio.fail_after(AUTH_TIMEOUT_SECONDS):
@@ -79,8 +73,10 @@ async def _first_frame_token(websocket: WebSocket) -> str:
         frame = json.loads(raw)
     except ValueError:
         raise _Refused("Expected an auth frame.") from None
-    token = frame.get("token") if isinstance(frame, dict) else None
-    if not isinstance(frame, dict) or frame.get("type") != "auth" or not isinstance(token, str):
+    if not isinstance(frame, dict) or has_unpaired_surrogate(frame):
+        raise _Refused("Expected an auth frame.")
+    token = frame.get("token")
+    if frame.get("type") != "auth" or not isinstance(token, str):
         raise _Refused("Expected an auth frame.")
     return token
 
@@ -127,7 +123,7 @@ async def chat_socket(websocket: WebSocket, agent_id: str) -> None:
     tws = TwsClient(state.tws_http)
     await websocket.accept()
     try:
-        token = _bearer(websocket.headers.get("authorization"))
+        token = bearer_token(websocket.headers.getlist("authorization"))
         if token is None:
             token = await _first_frame_token(websocket)
         user = await _authenticate(engine, tokens, token)
@@ -147,7 +143,8 @@ async def chat_socket(websocket: WebSocket, agent_id: str) -> None:
                 frame = json.loads(text) if text is not None else None
             except ValueError:
                 frame = None
-            if not isinstance(frame, dict):
+            # A lone surrogate (a "\\ud800" escape) has no UTF-8 form: not a usable frame.
+            if not isinstance(frame, dict) or has_unpaired_surrogate(frame):
                 await _send(websocket, _error("bad_frame", "Expected a JSON object."))
                 continue
             kind = frame.get("type")

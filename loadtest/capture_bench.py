@@ -1,0 +1,207 @@
+"""Measure what traffic capture costs: ``GET /api/v1/agents`` through the proxy, capture off and on.
+
+    .venv/bin/python -m loadtest.capture_bench [--duration 20] [--users 20] [--side legacy|new|both]
+
+For each side (the route on ``legacy``, then on ``new``) it runs the proxy twice, without a
+capture policy and with ``sample_rate = 1`` on the route, each time on a fresh copy of one
+seeded database: the proxy pinned to core 0, Locust's ``AgentsUser`` pinned to core 1 with
+pre-issued tokens. It reports the server's CPU time per request (utime+stime of the proxy's
+process tree over the requests its own metrics counted: steady even when other work shares the
+machine) and the throughput Locust saw (noisy on a shared machine), plus what the capture
+writer stored and dropped. Standalone on purpose: ``loadtest/bench.py`` measures serving modes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import httpx
+
+from loadtest.results import AGGREGATED, read_stats_csv
+from loadtest.servers import REPO_ROOT, Server, pinned, server_command, server_environment
+from loadtest.usage import tree_cpu_seconds
+
+SECRET_KEY = "capture-bench-secret-key-of-at-least-32-bytes-01"
+ROUTE = "GET /api/v1/agents"
+
+
+@dataclass
+class Run:
+    """One measured run."""
+
+    side: str
+    capture: bool
+    requests: int
+    cpu_seconds: float
+    rps: float
+    failures: int
+    stored: int
+    dropped: int
+
+    @property
+    def cpu_ms_per_request(self) -> float:
+        """Server CPU milliseconds per answered request."""
+        return 1000 * self.cpu_seconds / self.requests if self.requests else float("nan")
+
+
+def _metric(text: str, name: str, **labels: str) -> float:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    total = 0.0
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
+                total += sample.value
+    return total
+
+
+def _seed(folder: Path) -> Path:
+    import migrations
+
+    path = folder / "template.db"
+    migrations.upgrade(f"sqlite:///{path}")
+    migrations.seed(f"sqlite:///{path}", environment="development")
+    with sqlite3.connect(path) as conn:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    conn.close()
+    return path
+
+
+def _run(side: str, capture: bool, template: Path, folder: Path, args: argparse.Namespace) -> Run:
+    from proxy.resync_replay import mint_access_token
+
+    folder.mkdir(parents=True)
+    database = folder / "resync.db"
+    shutil.copyfile(template, database)
+    flags = folder / "flags.toml"
+    flags.write_text(f'[routes."{ROUTE}"]\nmode = "{side}"\n')
+    extra = {
+        "RESYNC_ENV": "development",
+        "RESYNC_SECRET_KEY": SECRET_KEY,
+        "STRANGLER_FLAG_STORE_URL": f"sqlite:///{folder / 'flags.db'}",
+        "STRANGLER_FLAG_FILE": str(flags),
+        "STRANGLER_MISMATCH_DB": str(folder / "mismatches.db"),
+        "STRANGLER_ACCESS_LOG": "false",
+        "RESYNC_LOG_LEVEL": "WARNING",
+    }
+    if capture:
+        policy = folder / "capture.toml"
+        policy.write_text(f'version = 1\n[routes."{ROUTE}"]\nsample_rate = 1.0\n')
+        extra["STRANGLER_CAPTURE_FILE"] = str(policy)
+        extra["STRANGLER_CAPTURE_STORE_URL"] = f"sqlite:///{folder / 'capture.db'}"
+    port = int(args.port_base) + (2 if side == "new" else 0) + (1 if capture else 0)
+    env = server_environment(
+        database_url=f"sqlite:///{database}", tws_url=args.tws_url, extra=extra
+    )
+    command = pinned(server_command("proxy", host="127.0.0.1", port=port), args.server_core)
+    server = Server(command, env, f"http://127.0.0.1:{port}", folder / "proxy.log").start()
+    try:
+        token = mint_access_token(SECRET_KEY, "operator", "operator")
+        tokens = folder / "tokens.tsv"
+        tokens.write_text(f"operator\t{token}\n")
+        with httpx.Client(base_url=server.base_url, timeout=10) as client:
+            for _ in range(300):  # warm caches, the pool and the capture writer before measuring
+                client.get("/api/v1/agents", headers={"Authorization": f"Bearer {token}"})
+        before = httpx.get(server.base_url + "/metrics", timeout=10).text
+        cpu_before = tree_cpu_seconds(server.pid)
+        prefix = folder / "locust"
+        locust = [
+            sys.executable, "-m", "locust", "-f", str(REPO_ROOT / "loadtest" / "locustfile.py"),
+            "--headless", "--only-summary", "--host", server.base_url,
+            "--users", str(args.users), "--spawn-rate", str(args.users),
+            "--run-time", f"{args.duration}s", "--stop-timeout", "5", "--csv", str(prefix),
+            "--resync-tokens-file", str(tokens), "AgentsUser",
+        ]  # fmt: skip
+        with (folder / "locust.log").open("wb") as out:
+            subprocess.run(
+                pinned(locust, args.client_core), cwd=REPO_ROOT, stdout=out,
+                stderr=subprocess.STDOUT, timeout=args.duration + 120, check=False,
+            )  # fmt: skip
+        time.sleep(0.5)  # let the capture writer finish its last batch
+        cpu = tree_cpu_seconds(server.pid) - cpu_before
+        after = httpx.get(server.base_url + "/metrics", timeout=10).text
+    finally:
+        server.stop()
+    answered = _metric(after, "strangler_requests_total") - _metric(
+        before, "strangler_requests_total"
+    )
+    stats = read_stats_csv(f"{prefix}_stats.csv")[AGGREGATED]
+    return Run(
+        side=side,
+        capture=capture,
+        requests=int(answered),
+        cpu_seconds=round(cpu, 3),
+        rps=round(stats.rps, 1),
+        failures=stats.failures,
+        stored=int(_metric(after, "strangler_capture_total", result="stored")),
+        dropped=int(_metric(after, "strangler_capture_total", result="dropped")),
+    )
+
+
+def _table(runs: list[Run]) -> str:
+    lines = [
+        "| side | capture | requests | server CPU ms/request | requests/s | failures | stored"
+        " | dropped |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for run in runs:
+        lines.append(
+            f"| {run.side} | {'rate 1' if run.capture else 'off'} | {run.requests} | "
+            f"{run.cpu_ms_per_request:.3f} | {run.rps:.1f} | {run.failures} | {run.stored} | "
+            f"{run.dropped} |"
+        )
+    for side in sorted({r.side for r in runs}):
+        off = next((r for r in runs if r.side == side and not r.capture), None)
+        on = next((r for r in runs if r.side == side and r.capture), None)
+        if off and on and off.requests and on.requests:
+            cpu = 100 * (on.cpu_ms_per_request / off.cpu_ms_per_request - 1)
+            rps = 100 * (on.rps / off.rps - 1) if off.rps else float("nan")
+            lines.append(f"\n{side}: capture costs {cpu:+.1f} % CPU per request, {rps:+.1f} % rps")
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the capture benchmark; print a Markdown table (and write JSON with ``--json``)."""
+    parser = argparse.ArgumentParser(prog="python -m loadtest.capture_bench", description=__doc__)
+    parser.add_argument("--duration", type=int, default=20, help="seconds of load per run")
+    parser.add_argument("--users", type=int, default=20)
+    parser.add_argument("--side", choices=("legacy", "new", "both"), default="both")
+    parser.add_argument(
+        "--tws-url", default="http://127.0.0.1:8100/twsd", help="not called by the route"
+    )
+    parser.add_argument("--server-core", type=int, default=0)
+    parser.add_argument("--client-core", type=int, default=1)
+    parser.add_argument("--port-base", type=int, default=18700)
+    parser.add_argument("--json", dest="json_path", default=None)
+    args = parser.parse_args(argv)
+    sides = ("legacy", "new") if args.side == "both" else (args.side,)
+    runs = []
+    with tempfile.TemporaryDirectory(prefix="capture-bench-") as work:
+        template = _seed(Path(work))
+        for side in sides:
+            for capture in (False, True):
+                run = _run(side, capture, template, Path(work) / f"{side}-{capture}", args)
+                print(f"{side} capture={'on' if capture else 'off'}: {run}", file=sys.stderr)
+                runs.append(run)
+    print(_table(runs))
+    if args.json_path:
+        Path(args.json_path).write_text(
+            json.dumps(
+                [{**asdict(r), "cpu_ms_per_request": r.cpu_ms_per_request} for r in runs], indent=2
+            )
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
