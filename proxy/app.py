@@ -36,8 +36,8 @@ from proxy.limits import REJECT_KINDS, RequestLimits
 from proxy.metrics import ProxyMetrics
 from proxy.modes import FlagTable
 from proxy.requestid import REQUEST_ID_HEADER, ensure_request_id
+from proxy.rollout.measure import MeasuredStats
 from proxy.settings import ProxySettings
-from proxy.stats import RollingStats
 from proxy.stores.base import FlagStore
 from proxy.table import RouteTable
 from proxy.types import ASGIApp, Message, Receive, Scope, Send
@@ -93,7 +93,8 @@ class StranglerProxy:
         )
         self.new = new_asgi_app
         self.metrics = metrics if metrics is not None else ProxyMetrics()
-        self.stats = RollingStats(settings.stats_window)
+        # Rolling stats for /_strangler/stats, plus the cumulative figures the autopilot shares.
+        self.stats = MeasuredStats(settings.stats_window)
         self.access_log = AccessLog(enabled=settings.access_log)
         self._flusher: asyncio.Task[None] | None = None
         self.dispatcher = Dispatcher(
@@ -128,6 +129,36 @@ class StranglerProxy:
         from proxy.admin import create_admin_app
 
         self.admin = create_admin_app(self)
+        self._http: ASGIApp = self._side_override() or self.dispatcher.http
+        from proxy.rollout.wiring import attach_rollout
+
+        self.rollout = attach_rollout(self)
+
+    def _side_override(self) -> ASGIApp | None:
+        """The tester override in front of the dispatcher, when configured (proxy.override)."""
+        settings = self.settings
+        roles = settings.override_role_set
+        if not roles or not (settings.override_header or settings.override_cookie):
+            return None
+        from proxy.override import SideOverride
+
+        def route_of(method: str, path: str) -> tuple[str, frozenset[str]] | None:
+            entry = self.dispatcher.table.match(method, path)
+            route = entry.route
+            return (route.key, route.sides) if route is not None else None
+
+        def counted(route: str, side: str) -> None:
+            self.rollout.metrics.overrides_total.labels(route, side).inc()
+
+        return SideOverride(
+            self.dispatcher.http,
+            verifier=self.token_verifier,
+            roles=roles,
+            header=settings.override_header,
+            cookie=settings.override_cookie,
+            route_of=route_of,
+            on_override=counted,
+        )
 
     # Routing state ------------------------------------------------------------------------------
     def compile(self, flags: FlagTable) -> RouteTable:
@@ -166,7 +197,7 @@ class StranglerProxy:
         if path.startswith(_ADMIN_SUBTREE) or path in (ADMIN_PREFIX, METRICS_PATH):
             await self._admin(scope, receive, send)
         elif kind == "http":
-            await self.dispatcher.http(scope, receive, send)
+            await self._http(scope, receive, send)
         else:
             await self.dispatcher(scope, receive, send)
 
@@ -216,7 +247,9 @@ class StranglerProxy:
             await self._open_store()
             await self.watcher.start()
             await self._new_lifespan.startup(state)
+            await self.rollout.start()
         except BaseException:
+            await self.rollout.stop()
             await self.watcher.stop()
             await self.store.close()
             raise
@@ -265,6 +298,7 @@ class StranglerProxy:
             self._flusher = None
         self.access_log.flush()
         flush_stdout()
+        await self.rollout.stop()
         await self.watcher.stop()
         runner = self.shadow_runner
         if runner is not None and hasattr(runner, "aclose"):

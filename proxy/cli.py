@@ -684,6 +684,10 @@ def build_parser() -> argparse.ArgumentParser:
     db = command("db", _db, "upgrade or seed the shared Resync database")
     db.add_argument("action", choices=("upgrade", "seed"))
 
+    from proxy.rollout.cli import add_plan_command
+
+    add_plan_command(command)
+
     flags = command("flags", _flags, "export the flag table to TOML, or import a TOML file")
     flags.add_argument("action", choices=("export", "import"))
     flags.add_argument("path", nargs="?", default=None)

@@ -27,7 +27,7 @@ from structlog.contextvars import bind_contextvars, reset_contextvars
 
 from proxy.accesslog import AccessLog
 from proxy.capture import ResponseRecorder
-from proxy.decide import SAFE_METHODS, Decision
+from proxy.decide import LEGACY_ONLY, NEW_ONLY, SAFE_METHODS, Decision
 from proxy.inventory import LEGACY, NEW
 from proxy.metrics import ProxyMetrics
 from proxy.requestid import ensure_request_id
@@ -35,6 +35,9 @@ from proxy.shadow import ShadowJob
 from proxy.stats import RollingStats
 from proxy.table import RouteEntry, RouteTable
 from proxy.types import ASGIApp, Message, Receive, Scope, Send
+
+# The scope key proxy.override sets (kept literal here: the hot path imports nothing more).
+FORCED_SIDE = "strangler.side"
 
 __all__ = ["Dispatcher"]
 
@@ -84,6 +87,9 @@ class Dispatcher:
         started = self._clock()
         entry = self.table.match(scope["method"], scope["path"])
         decision = entry.decide(scope)
+        forced = scope.get(FORCED_SIDE)  # a verified tester's choice (proxy.override)
+        if forced is not None:
+            decision = LEGACY_ONLY if forced == LEGACY else NEW_ONLY
         request_id = ensure_request_id(scope).decode("ascii")
         tokens = bind_contextvars(request_id=request_id)
         capture = self.capture.sample(entry.key) if self.capture is not None else None

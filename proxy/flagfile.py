@@ -58,9 +58,11 @@ def load_flag_file(path: str | Path) -> list[FlagChange]:
         raise FlagFileError(path, f"cannot read the file ({exc.strerror or exc})") from exc
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise FlagFileError(path, f"not valid TOML: {exc}") from exc
-    unknown = set(document) - {"routes"}
+    unknown = set(document) - {"routes", "plans"}  # [plans]: proxy.rollout.flagfile
     if unknown:
-        raise FlagFileError(path, f"unknown top-level keys {sorted(unknown)} (only [routes])")
+        raise FlagFileError(
+            path, f"unknown top-level keys {sorted(unknown)} (only [routes] and [plans])"
+        )
     routes = document.get("routes", {})
     if not isinstance(routes, dict):
         raise FlagFileError(path, "'routes' must be a table of route tables")

@@ -57,6 +57,29 @@ class ProxySettings(BaseSettings):
     # Seconds a request body may pause between two chunks, and may take in all, before 408.
     body_idle_timeout: float = Field(default=10.0, gt=0)
     body_total_timeout: float = Field(default=60.0, gt=0)
+    # The rollout autopilot (proxy.rollout): every worker publishes its figures and competes for
+    # the lease each interval; the holder drives the plans. Off: plans are stored but not run.
+    autopilot: bool = True
+    autopilot_interval: float = Field(default=1.0, gt=0, le=60)
+    autopilot_lease_ttl: float = Field(default=5.0, gt=0, le=600)
+    # A URL that gets a JSON POST for every step, rollback and pause (empty: none).
+    autopilot_webhook_url: str | None = None
+    autopilot_webhook_queue: int = Field(default=100, ge=1, le=100_000)
+    # Tester override: a header and/or cookie (names; empty = off) whose value, legacy or new,
+    # forces that side for the caller, honoured only for a bearer token whose role is listed.
+    override_header: str | None = None
+    override_cookie: str | None = None
+    # Comma-separated roles whose tokens may use the override (empty: nobody, override off).
+    override_roles: str = ""
+
+    # Traffic capture (proxy.traffic): a policy file (per-route sample rate and body limit) turns
+    # it on; unset or empty, nothing is captured.
+    capture_file: Path | None = None
+    capture_store_url: str = "sqlite:///var/strangler-capture.db"
+    capture_max_records: int = Field(default=10_000, ge=1)
+    capture_max_age: float = Field(default=7 * 24 * 3600.0, gt=0)
+    # Exchanges waiting for the capture writer; beyond that they are dropped and counted.
+    capture_queue: int = Field(default=1024, ge=1)
 
     @field_validator("forwarded_allow_ips", mode="before")
     @classmethod
@@ -68,14 +91,18 @@ class ProxySettings(BaseSettings):
             return ",".join(part.strip() for part in value.split(",") if part.strip())
         return value
 
-    # Traffic capture (proxy.traffic): a policy file (per-route sample rate and body limit) turns
-    # it on; unset or empty, nothing is captured.
-    capture_file: Path | None = None
-    capture_store_url: str = "sqlite:///var/strangler-capture.db"
-    capture_max_records: int = Field(default=10_000, ge=1)
-    capture_max_age: float = Field(default=7 * 24 * 3600.0, gt=0)
-    # Exchanges waiting for the capture writer; beyond that they are dropped and counted.
-    capture_queue: int = Field(default=1024, ge=1)
+    @field_validator("autopilot_webhook_url", "override_header", "override_cookie", mode="before")
+    @classmethod
+    def _empty_means_off(cls, value: object) -> object:
+        """Read an empty variable as unset (off)."""
+        if isinstance(value, str) and not value.strip():
+            return None
+        return value
+
+    @property
+    def override_role_set(self) -> frozenset[str]:
+        """The roles of ``STRANGLER_OVERRIDE_ROLES`` (``tester,admin``)."""
+        return frozenset(part.strip() for part in self.override_roles.split(",") if part.strip())
 
     @field_validator("mismatch_db", "capture_file", mode="before")
     @classmethod

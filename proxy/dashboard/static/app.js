@@ -385,8 +385,10 @@
       api(`events?limit=${EVENTS_LIMIT}&offset=0`),
       api(`mismatches?limit=${MISMATCHES_LIMIT}&offset=0`),
       api("health"),
+      api("plans"),
+      api("plans/history?limit=20"),
     ]);
-    const [routes, stats, progress, events, mismatches, health] = settled;
+    const [routes, stats, progress, events, mismatches, health, plans, planHistory] = settled;
     if (routes.status === "rejected") {
       const error = routes.reason;
       if (error instanceof ApiError && (error.status === 401 || error.status === 403)) {
@@ -408,6 +410,7 @@
     renderEvents(events);
     renderMismatches(mismatches);
     renderHealth(health);
+    renderPlans(plans, planHistory);
     setText($("last-updated"), new Date().toLocaleTimeString());
   }
 
@@ -648,6 +651,153 @@
         ),
       ),
     );
+  }
+
+  // ---------------------------------------------------------------- rollout plans
+
+  const PLAN_ACTIONS = {
+    running: ["pause", "promote", "abort"],
+    paused: ["resume", "promote", "abort"],
+    done: ["abort"],
+    aborted: [],
+  };
+
+  function gateRows(verdict) {
+    const gates = (verdict && verdict.gates) || {};
+    return Object.entries(gates).map(([name, gate]) => {
+      const value =
+        gate.value !== undefined ? gate.value : `p=${gate.p_greater}, P(slower)=${gate.probability_slower}`;
+      const limit = gate.limit !== undefined ? gate.limit : "";
+      return el(
+        "tr",
+        { class: gate.ok ? "gate-ok" : "gate-failed", "data-gate": name },
+        el("th", { scope: "row" }, name),
+        el("td", {}, String(value)),
+        el("td", {}, String(limit)),
+        el("td", {}, gate.ok ? "ok" : "failed"),
+      );
+    });
+  }
+
+  function buildPlan(item) {
+    const steps = (item.steps || []).map((step, index) =>
+      el(
+        "li",
+        {
+          class: index === item.step ? "plan-step plan-step-current" : "plan-step",
+          "aria-current": index === item.step ? "step" : null,
+        },
+        step.label,
+      ),
+    );
+    const verdict = item.verdict || {};
+    const measured = verdict.window || {};
+    const figures = [];
+    for (const side of ["legacy", "new"]) {
+      const s = measured[side];
+      if (s && s.requests) {
+        figures.push(`${side}: ${s.requests} req, ${formatRate(s.error_rate)} errors, p95 ${s.p95_ms} ms`);
+      }
+    }
+    const sh = measured.shadow;
+    if (sh && (sh.match || sh.mismatch || sh.dropped)) {
+      figures.push(`shadow: ${sh.match} match, ${sh.mismatch} mismatch, ${sh.dropped} dropped`);
+    }
+    const buttons = (PLAN_ACTIONS[item.status] || []).map((action) =>
+      el("button", { type: "button", class: "button plan-action", "data-action": action, "data-route": item.route }, action),
+    );
+    const rows = gateRows(verdict);
+    return el(
+      "article",
+      { class: "plan", "data-route": item.route, "data-status": item.status },
+      el(
+        "div",
+        { class: "plan-head" },
+        el("code", { class: "plan-route" }, item.route),
+        el("span", { class: `badge plan-status plan-status-${item.status}` }, item.status),
+        el("span", { class: "plan-current" }, `step ${item.step + 1} of ${(item.steps || []).length}: ${item.current}`),
+      ),
+      el("ol", { class: "plan-steps" }, ...steps),
+      el("p", { class: "plan-reason" }, item.reason || ""),
+      figures.length ? el("p", { class: "plan-figures muted small" }, figures.join(" · ")) : "",
+      rows.length
+        ? el(
+            "table",
+            { class: "plan-gates" },
+            el("caption", { class: "muted small" }, `Gates (${verdict.outcome || "last judged"})`),
+            el("thead", {}, el("tr", {}, el("th", { scope: "col" }, "gate"), el("th", { scope: "col" }, "value"),
+              el("th", { scope: "col" }, "limit"), el("th", { scope: "col" }, "result"))),
+            el("tbody", {}, ...rows),
+          )
+        : "",
+      buttons.length ? el("div", { class: "plan-buttons" }, ...buttons) : "",
+    );
+  }
+
+  function renderPlans(result, history) {
+    const node = $("plans");
+    if (result.status !== "fulfilled") {
+      setText($("plans-lease"), "The rollout plans are not available.");
+      return;
+    }
+    const { items = [], lease, autopilot } = result.value;
+    setText(
+      $("plans-lease"),
+      !autopilot
+        ? "The autopilot is off (STRANGLER_AUTOPILOT=false): plans are kept but not carried out."
+        : lease
+          ? `Driven by ${lease.holder} (lease term ${lease.term}).`
+          : "No worker holds the autopilot lease right now.",
+    );
+    const key = JSON.stringify(items);
+    if (node.dataset.key !== key) {
+      node.dataset.key = key;
+      node.replaceChildren(
+        ...(items.length ? items.map(buildPlan) : [el("p", { class: "muted" }, "No rollout plans.")]),
+      );
+    }
+    if (history.status !== "fulfilled") return;
+    const entries = history.value.items || [];
+    const list = $("plan-history");
+    const historyKey = entries.map((item) => item.id).join(",");
+    if (list.dataset.key === historyKey) return;
+    list.dataset.key = historyKey;
+    list.replaceChildren(
+      ...entries.map((item) =>
+        el(
+          "li",
+          { class: `event plan-event plan-event-${item.kind}`, "data-kind": item.kind },
+          el("div", { class: "event-head" }, el("code", { class: "event-route" }, item.route),
+            el("span", { class: "event-change" }, item.label ? `${item.kind} · ${item.label}` : item.kind)),
+          el("p", { class: "event-reason" }, item.reason || ""),
+          el("p", { class: "event-meta muted small" },
+            el("time", { datetime: new Date(item.at * 1000).toISOString() }, new Date(item.at * 1000).toLocaleString()),
+            ` · ${item.actor}`),
+        ),
+      ),
+    );
+  }
+
+  async function planAction(event) {
+    const button = event.target.closest("button.plan-action");
+    if (!button) return;
+    const reasonInput = $("plan-reason");
+    const reason = reasonInput.value.trim();
+    if (!reason) {
+      announce("Give a reason for the plan action first.", "error");
+      reasonInput.focus();
+      return;
+    }
+    const { action, route } = button.dataset;
+    try {
+      const result = await api(`plans/${action}`, { method: "POST", body: { route, reason } });
+      announce(`${route}: plan ${result.status} at ${result.current}.`);
+      reasonInput.value = "";
+      await refresh();
+    } catch (error) {
+      if (handleAuthFailure(error)) return;
+      announce(`Plan ${action} refused: ${describe(error)}`, "error");
+    }
   }
 
   function describeRequest(request) {
@@ -896,6 +1046,7 @@
 
   function wire() {
     $("signin-form").addEventListener("submit", signIn);
+    $("plans").addEventListener("click", planAction);
     $("sign-out").addEventListener("click", signOut);
     $("forbidden-sign-out").addEventListener("click", signOut);
     $("filters").addEventListener("submit", (event) => event.preventDefault());
