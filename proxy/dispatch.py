@@ -144,25 +144,9 @@ class Dispatcher:
         shadow_scope = dict(scope)
         shadow_scope["headers"] = list(scope["headers"])
         body, complete, replay = await _buffer_body(receive, self.shadow_body_limit)
-        recorder = ResponseRecorder(self.shadow_body_limit)
-        extra = entry.headers[side]
-        status = 0
-
-        async def send_teed(message: Message) -> None:
-            nonlocal status
-            recorder.record(message)
-            if message["type"] == "http.response.start":
-                status = message["status"]
-                if extra:
-                    message["headers"] = [*message.get("headers", ()), *extra]
-            await send(message)
-
-        try:
-            await self.apps[side](scope, replay, send_teed)
-        except BaseException:
-            status = status or 500
-            raise
-        captured = recorder.captured()
+        status, captured = await self._serve_teed(
+            scope, replay, send, entry, side, self.shadow_body_limit
+        )
         if capture is not None and captured is not None and entry.key is not None:
             self._offer_capture(entry.key, side, shadow_scope, body, complete, captured, capture)
         if not complete or captured is None or entry.key is None:
@@ -192,7 +176,19 @@ class Dispatcher:
         """Serve from the primary with a tee bounded by the route's capture limit; queue a copy."""
         headers = list(scope["headers"])
         body, complete, replay = await _buffer_body(receive, capture.body_limit)
-        recorder = ResponseRecorder(capture.body_limit)
+        status, captured = await self._serve_teed(
+            scope, replay, send, entry, side, capture.body_limit
+        )
+        if captured is not None and entry.key is not None:
+            scope_copy = {**scope, "headers": headers}
+            self._offer_capture(entry.key, side, scope_copy, body, complete, captured, capture)
+        return status
+
+    async def _serve_teed(
+        self, scope: Scope, replay: Receive, send: Send, entry: RouteEntry, side: str, limit: int
+    ) -> tuple[int, Any]:
+        """Serve from ``side`` while keeping a copy of the response up to ``limit`` bytes."""
+        recorder = ResponseRecorder(limit)
         extra = entry.headers[side]
         status = 0
 
@@ -210,11 +206,7 @@ class Dispatcher:
         except BaseException:
             status = status or 500
             raise
-        captured = recorder.captured()
-        if captured is not None and entry.key is not None:
-            scope_copy = {**scope, "headers": headers}
-            self._offer_capture(entry.key, side, scope_copy, body, complete, captured, capture)
-        return status
+        return status, recorder.captured()
 
     def _offer_capture(
         self,
