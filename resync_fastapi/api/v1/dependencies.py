@@ -25,6 +25,7 @@ from resync_fastapi.core.config import Settings
 from resync_fastapi.core.exceptions import Forbidden, MissingToken
 from resync_fastapi.core.security import TokenService
 from resync_fastapi.db.database import Database
+from resync_fastapi.db.page_cache import PageCache
 from resync_fastapi.db.transaction import is_dry_run
 from resync_fastapi.services.auth import AuthenticatedUser, authenticate
 from resync_fastapi.services.tws import TwsClient
@@ -35,6 +36,7 @@ __all__ = [
     "Db",
     "DbConn",
     "Engine",
+    "Pages",
     "RequestDatabase",
     "RequireAdmin",
     "RequireOperator",
@@ -74,6 +76,11 @@ async def _tokens(request: Request) -> TokenService:
     return request.app.state.tokens
 
 
+async def _pages(request: Request) -> PageCache:
+    pages: PageCache = request.app.state.pages
+    return pages
+
+
 async def _tws(request: Request) -> TwsClient:
     tws: TwsClient = request.app.state.tws
     return tws
@@ -109,6 +116,7 @@ AppSettings = Annotated[Settings, Depends(_settings)]
 Engine = Annotated[AsyncEngine, Depends(_engine)]
 Tokens = Annotated[TokenService, Depends(_tokens)]
 Tws = Annotated[TwsClient, Depends(_tws)]
+Pages = Annotated[PageCache, Depends(_pages)]
 DbConn = Annotated[AsyncConnection, Depends(_connection, scope="function")]
 Db = Annotated[RequestDatabase, Depends(_db)]
 BearerToken = Annotated[str | None, Depends(oauth2_scheme)]

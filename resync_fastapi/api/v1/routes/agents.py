@@ -7,8 +7,10 @@ from typing import Any
 
 import sqlalchemy as sa
 from fastapi import APIRouter
+from pydantic import TypeAdapter
+from starlette.responses import Response
 
-from resync_fastapi.api.v1.dependencies import CurrentUser, DbConn
+from resync_fastapi.api.v1.dependencies import CurrentUser, Db, DbConn, Pages
 from resync_fastapi.api.v1.params import Limit, Offset
 from resync_fastapi.core.exceptions import NotFound
 from resync_fastapi.core.routing import ResyncRoute
@@ -25,6 +27,8 @@ router = APIRouter(
 _a = tables.agents.c
 _LIST_COLUMNS = (_a.id, _a.name, _a.agent_type, _a.role, _a.goal, _a.tools, _a.model_name)
 _LIST_PAGE = PageQuery.of(sa.select(*_LIST_COLUMNS).order_by(_a.id))
+# The route's own model, validated and written to bytes by pydantic-core as FastAPI would.
+_LIST_BODY = TypeAdapter(Page[AgentOut])
 
 
 def _agent(row: Any) -> dict[str, Any]:
@@ -35,16 +39,25 @@ def _agent(row: Any) -> dict[str, Any]:
 
 @router.get("", response_model=Page[AgentOut], responses=problem_responses(400))
 async def list_agents(
-    user: CurrentUser, conn: DbConn, limit: Limit = 50, offset: Offset = 0
-) -> dict[str, Any]:
+    user: CurrentUser, db: Db, pages: Pages, limit: Limit = 50, offset: Offset = 0
+) -> Response:
     """List the agents, ordered by id."""
-    rows, total = await fetch_page(conn, _LIST_PAGE, limit=limit, offset=offset)
-    return {
-        "items": [_agent(row) for row in rows],
-        "total": total,
-        "limit": limit,
-        "offset": offset,
-    }
+    # Rendered once per database change (resync_fastapi.db.page_cache): no connection is taken
+    # while the page stands.
+    key = ("agents", limit, offset)
+    version, body = pages.lookup(key)
+    if body is None:
+        async with db.transaction() as conn:
+            rows, total = await fetch_page(conn, _LIST_PAGE, limit=limit, offset=offset)
+        page = {
+            "items": [_agent(row) for row in rows],
+            "total": total,
+            "limit": limit,
+            "offset": offset,
+        }
+        body = _LIST_BODY.dump_json(_LIST_BODY.validate_python(page), by_alias=True)
+        pages.store(key, version, body)
+    return Response(body, media_type="application/json")
 
 
 @router.get("/{agent_id}", response_model=AgentDetailOut, responses=problem_responses(404))
