@@ -91,6 +91,9 @@ class PageCache:
         self.hits = 0
         self.misses = 0
 
+    def __len__(self) -> int:
+        return len(self._entries)
+
     @property
     def enabled(self) -> bool:
         """False on PostgreSQL, in memory, or when turned off."""
