@@ -85,14 +85,15 @@ class StranglerProxy:
         self.shadow_runner = shadow_runner
         self.token_verifier = token_verifier
         self.inventory = build_inventory(legacy_wsgi_app, new_asgi_app)
+        self.metrics = metrics if metrics is not None else ProxyMetrics()
         self.legacy = LegacyWSGIApp(
             legacy_wsgi_app,
             threads=settings.legacy_threads,
             send_queue_size=settings.legacy_send_queue,
             nice=settings.legacy_nice,
+            on_disconnect=self.metrics.legacy_disconnects_total.inc,
         )
         self.new = new_asgi_app
-        self.metrics = metrics if metrics is not None else ProxyMetrics()
         # Rolling stats for /_strangler/stats, plus the cumulative figures the autopilot shares.
         self.stats = MeasuredStats(settings.stats_window)
         self.access_log = AccessLog(enabled=settings.access_log)

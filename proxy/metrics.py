@@ -65,6 +65,12 @@ class ProxyMetrics:
             ["reason"],
             registry=self.registry,
         )
+        self.legacy_disconnects_total = Counter(
+            "strangler_legacy_disconnects",
+            "Streamed legacy responses whose client left before the end (the WSGI iterable is "
+            "closed and its pool thread freed at the next chunk).",
+            registry=self.registry,
+        )
         self._counters: dict[tuple[str, str, int], object] = {}
         self._histograms: dict[tuple[str, str], object] = {}
 
