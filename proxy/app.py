@@ -6,7 +6,7 @@ create_proxy(legacy_wsgi_app, new_asgi_app, store, settings, token_verifier=...)
          ├── RequestLimits: 431 for oversized headers, 408 for slow bodies (proxy.limits)
          ├── /_strangler[/...], /metrics ──► admin FastAPI app (admin API, dashboard, metrics)
          ├── lifespan ──► flag store + watcher, the new app's lifespan, shutdown of all
-         └── everything else ──► Dispatcher ──► LegacyWSGIApp (a2wsgi pool) │ new app
+         └── everything else ──► Dispatcher ─► Bulkheads ─► LegacyWSGIApp (a2wsgi pool) │ new app
 ```
 
 The front is a plain ASGI callable rather than a FastAPI app so that proxied requests pay for two
@@ -26,6 +26,7 @@ import structlog
 
 from proxy.accesslog import AccessLog, buffer_stdout, flush_stdout
 from proxy.auth import TokenVerifier
+from proxy.bulkhead import Bulkheads
 from proxy.dispatch import Dispatcher
 from proxy.errors import StoreError
 from proxy.flagfile import ensure_initialised, load_flag_file
@@ -98,6 +99,12 @@ class StranglerProxy:
         self.stats = MeasuredStats(settings.stats_window)
         self.access_log = AccessLog(enabled=settings.access_log)
         self._flusher: asyncio.Task[None] | None = None
+        # Per-route concurrency limits; a per-route limit on an unknown route fails here.
+        self.bulkheads = Bulkheads.from_settings(
+            settings,
+            known_routes=list(self.inventory),
+            registry=self.metrics.registry,
+        )
         self.dispatcher = Dispatcher(
             self.legacy,
             new_asgi_app,
@@ -108,6 +115,7 @@ class StranglerProxy:
             shadow_runner=shadow_runner,
             shadow_body_limit=settings.shadow_body_limit,
             capture=traffic_recorder,
+            bulkheads=self.bulkheads,
         )
         self.watcher = FlagWatcher(
             store,
@@ -262,6 +270,7 @@ class StranglerProxy:
             routes=len(self.inventory),
             version=self.table.version,
             legacy_threads=self.settings.legacy_threads,
+            legacy_route_limit=self.settings.legacy_route_limit if self.bulkheads else None,
             gc_frozen_objects=frozen,
             stdout_buffered=buffered,
         )

@@ -219,6 +219,11 @@ def create_new_app() -> FastAPI:
 
     app = FastAPI(lifespan=lifespan)
     app.state.events = events
+    # GET /hold answers once the test sets this event; "inside" counts requests waiting in it.
+    hold = threading.Event()
+    held = {"inside": 0}
+    app.state.hold = hold
+    app.state.held = held
 
     @app.middleware("http")
     async def tag(request: Request, call_next: Any) -> Response:
@@ -277,6 +282,18 @@ def create_new_app() -> FastAPI:
                 yield f"chunk-{index}\n".encode()
 
         return StreamingResponse(generate(), media_type="text/plain")
+
+    @app.get("/hold")
+    async def hold_request() -> dict[str, Any]:
+        held["inside"] += 1
+        try:
+            for _ in range(6000):  # a safety net of 60 s: the test sets the event
+                if hold.is_set():
+                    break
+                await asyncio.sleep(0.01)
+        finally:
+            held["inside"] -= 1
+        return {"held": True}
 
     @app.get("/lifespan")
     async def lifespan_state(request: Request) -> dict[str, Any]:

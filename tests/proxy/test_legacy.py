@@ -47,7 +47,9 @@ def _open_stream_and_leave(base_url: str, path: str) -> None:
 
 @pytest.fixture
 def proxy_with_pool(tmp_path: Path) -> StranglerProxy:
-    settings = make_settings(tmp_path, legacy_threads=POOL)
+    # The bulkheads off: these tests fill the whole pool from one route on purpose (the
+    # bulkheads keep a reserve from any one route; tests/proxy/test_bulkhead.py).
+    settings = make_settings(tmp_path, legacy_threads=POOL, bulkhead=False)
     return make_proxy(settings)
 
 
