@@ -291,6 +291,12 @@ def test_a_limit_for_a_route_no_app_serves_stops_the_proxy(tmp_path: Path) -> No
 # The compartment alone ----------------------------------------------------------------------
 
 
+async def _settle() -> None:
+    """Let every ready task run up to its next wait."""
+    for _ in range(20):
+        await asyncio.sleep(0)
+
+
 def _run(coroutine: Any) -> Any:
     return asyncio.run(coroutine)
 
@@ -308,8 +314,8 @@ def test_places_pass_to_waiters_in_arrival_order() -> None:
             compartment.leave()
 
         tasks = [asyncio.create_task(waiter(name)) for name in "abc"]
-        while compartment.waiting < 3:
-            await asyncio.sleep(0)
+        await _settle()
+        assert compartment.waiting == 3
         assert not compartment.try_enter()  # a newcomer does not jump the queue
         compartment.leave()
         await asyncio.gather(*tasks)
@@ -324,8 +330,8 @@ def test_a_full_queue_refuses_and_a_cancelled_waiter_gives_its_place_back() -> N
         compartment = Compartment("GET /x", "legacy", limit=1, queue=1, wait=30)
         assert await compartment.enter() is None
         first = asyncio.create_task(compartment.enter())
-        while compartment.waiting < 1:
-            await asyncio.sleep(0)
+        await _settle()
+        assert compartment.waiting == 1
         assert await compartment.enter() == "queue_full"
         first.cancel()
         with pytest.raises(asyncio.CancelledError):
