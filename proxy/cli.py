@@ -473,8 +473,20 @@ def _serve(args: argparse.Namespace) -> int:
     from proxy.accesslog import configure_logging
     from proxy.logredact import install_log_redaction
     from proxy.serving import uvicorn_options
-    from proxy.settings import ProxySettings
+    from proxy.settings import ProxySettings, describe_settings_error
 
+    try:  # a bad STRANGLER_* value stops here, named, before any worker starts
+        settings = ProxySettings()
+    except ValueError as exc:
+        raise CommandError(f"bad settings: {describe_settings_error(exc)}") from None
+    if settings.bulkhead and (settings.bulkhead_legacy_routes or settings.bulkhead_new_routes):
+        from proxy.bulkhead import BulkheadConfigError, Bulkheads
+        from proxy.resync import resync_inventory
+
+        try:  # a per-route limit on a route neither app serves (a typo) would stop every worker
+            Bulkheads.from_settings(settings, known_routes=list(resync_inventory()))
+        except BulkheadConfigError as exc:
+            raise CommandError(f"bad settings: {exc}") from None
     configure_logging(os.environ.get("RESYNC_LOG_LEVEL", "INFO"))
     install_log_redaction()
     tune_server_process()
@@ -489,7 +501,7 @@ def _serve(args: argparse.Namespace) -> int:
         access_log=False,  # the proxy writes one structured access line per request
         lifespan="on",
         # Forwarded headers only from STRANGLER_FORWARDED_ALLOW_IPS; a bounded request head.
-        **uvicorn_options(ProxySettings()),
+        **uvicorn_options(settings),
     )
     return 0
 

@@ -9,7 +9,7 @@ from typing import Annotated
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-__all__ = ["DEFAULT_FLAG_FILE", "ProxySettings"]
+__all__ = ["DEFAULT_FLAG_FILE", "ProxySettings", "describe_settings_error"]
 
 DEFAULT_FLAG_FILE = Path(__file__).resolve().parent / "flags.toml"
 
@@ -218,3 +218,17 @@ class ProxySettings(BaseSettings):
         if isinstance(value, str) and not value.strip():
             return None
         return value
+
+
+def describe_settings_error(exc: Exception) -> str:
+    """One line per bad value, naming its ``STRANGLER_*`` variable (for a startup error)."""
+    errors = getattr(exc, "errors", None)
+    if not callable(errors):
+        return str(exc)
+    lines = []
+    for error in errors():
+        where = ".".join(str(part) for part in error.get("loc", ()))
+        name = f"STRANGLER_{where.split('.')[0].upper()}" if where else "settings"
+        message = str(error.get("msg", "invalid")).removeprefix("Value error, ")
+        lines.append(f"{name}: {message}")
+    return "; ".join(lines)

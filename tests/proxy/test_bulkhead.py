@@ -22,6 +22,7 @@ from pydantic import ValidationError
 
 from proxy.app import StranglerProxy
 from proxy.bulkhead import BulkheadConfigError, Compartment
+from proxy.cli import main
 from proxy.settings import ProxySettings
 from tests.proxy.harness import make_proxy, make_settings, serve, set_mode
 from tests.proxy.sample_apps import create_new_app
@@ -275,6 +276,28 @@ def test_route_limits_may_be_listed_as_pairs(monkeypatch: pytest.MonkeyPatch) ->
         "GET /api/v1/agents": 8,
         "POST /api/v1/chat": 0,
     }
+
+
+def test_serve_refuses_bad_bulkhead_settings_with_the_variable_named(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("STRANGLER_LEGACY_THREADS", "8")
+    monkeypatch.setenv("STRANGLER_BULKHEAD_LEGACY_RESERVE", "8")
+    monkeypatch.setenv("STRANGLER_BULKHEAD_WAIT", "soon")
+    assert main(["serve", "--port", "1"]) == 1  # refused before uvicorn starts
+    error = capsys.readouterr().err
+    assert error.startswith("resync-strangler: bad settings: STRANGLER_BULKHEAD_WAIT: ")
+    assert "valid number" in error
+
+
+def test_serve_refuses_a_limit_on_a_route_no_app_serves(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("STRANGLER_BULKHEAD_LEGACY_ROUTES", "GET /api/v1/agentz=4")
+    assert main(["serve", "--port", "1"]) == 1
+    error = capsys.readouterr().err
+    assert "STRANGLER_BULKHEAD_LEGACY_ROUTES names routes neither app serves" in error
+    assert "GET /api/v1/agentz" in error
 
 
 def test_an_empty_route_list_means_no_override(monkeypatch: pytest.MonkeyPatch) -> None:
