@@ -239,6 +239,12 @@ class RedisFlagStore(FlagStore):
         at = utc_now()
         planned = plan_changes(current, changes, actor=actor, at=at)
         if not planned:
+            # Nothing to EXEC, so WATCH cannot tell whether the version and the hash were read
+            # from one state: a writer may have committed between the two reads. Every change
+            # bumps the version, so an unchanged version means they were; else plan again.
+            if self._version(await pipe.get(self.version_key)) != version:
+                await pipe.unwatch()
+                raise WatchError("the table moved while it was read")
             await pipe.unwatch()
             return FlagTable(version, current, store_id, replaces)
         # Ids are handed out after WATCH, so a committed change always has larger ids than
