@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -344,3 +346,30 @@ def test_the_dashboard_page_is_served_without_a_token(client: httpx.Client) -> N
     response = client.get("/_strangler/")
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/html")
+
+
+def test_a_change_on_a_vanished_store_is_503_and_creates_nothing(
+    client: httpx.Client,  # noqa: F811
+    proxy_settings: Any,
+) -> None:
+    """Issue 13: a store that vanished is an outage; the admin API never makes a fresh one."""
+    set_mode(client, "GET /api/items", "new")
+    path = proxy_settings.flag_store_url.removeprefix("sqlite:///")
+    served = client.get("/_strangler/routes", headers=ADMIN).json()
+    for suffix in ("", "-wal", "-shm"):
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path + suffix)
+
+    for method, url, body in [
+        ("POST", "/_strangler/routes", {"route": "GET /api/items", "mode": "legacy"}),
+        ("POST", "/_strangler/routes/bulk", {"mode": "legacy"}),
+        ("POST", "/_strangler/kill-switch", {}),
+    ]:
+        response = _call(client, method, url, {"reason": "r", **body}, **ADMIN)
+        problem = _problem(response, 503)
+        assert "does not exist" in problem["detail"], problem
+        assert "resync-strangler flags init" in problem["detail"]
+        assert not os.path.exists(path)
+
+    assert client.get("/_strangler/routes", headers=ADMIN).json() == served
+    assert client.get("/api/items").headers["x-served-by"] == "new"
