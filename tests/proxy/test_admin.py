@@ -350,7 +350,7 @@ def test_the_dashboard_page_is_served_without_a_token(client: httpx.Client) -> N
 
 def test_a_change_on_a_vanished_store_is_503_and_creates_nothing(
     client: httpx.Client,  # noqa: F811
-    proxy_settings: Any,
+    proxy_settings: Any,  # noqa: F811
 ) -> None:
     """Issue 13: a store that vanished is an outage; the admin API never makes a fresh one."""
     set_mode(client, "GET /api/items", "new")
