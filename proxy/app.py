@@ -27,7 +27,7 @@ import structlog
 from proxy.accesslog import AccessLog, buffer_stdout, flush_stdout
 from proxy.auth import TokenVerifier
 from proxy.dispatch import Dispatcher
-from proxy.errors import StoreError, StoreMissing
+from proxy.errors import StoreError, StoreMissing, StoreUnavailable
 from proxy.flagfile import ensure_initialised, load_flag_file
 from proxy.inventory import Inventory, inventory_from_fastapi, inventory_from_flask, merge
 from proxy.legacy import LegacyWSGIApp
@@ -295,7 +295,9 @@ class StranglerProxy:
             return
         try:
             await store.identity()
-        except StoreMissing:
+        except StoreUnavailable:  # missing, or (SQLite) its directory is not there yet
+            # create() makes a store only where none is (atomically, on every backend), so
+            # trying it on any failure at first start is safe; an outage fails it again.
             if await store.create():
                 log.warning(
                     "flag_store_created",
