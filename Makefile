@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 
 export RESYNC_DATABASE_URL ?= sqlite:///var/resync.db
 
-.PHONY: install chromium run run-legacy run-new run-sim test lint db-upgrade db-seed bench bench-quick soak browser clean
+.PHONY: install chromium run run-legacy run-new run-sim test lint db-upgrade db-seed bench bench-quick soak propagation browser clean
 
 $(STAMP): requirements.lock pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -82,6 +82,12 @@ bench-quick: $(STAMP)
 # (same pinning); SOAK_ARGS passes options, e.g. make soak SOAK_ARGS="--requests 200000".
 soak: $(STAMP)
 	$(PY) -m loadtest.soak $(SOAK_ARGS)
+
+# Flip propagation across hosts under load (issue 13): 100 flips per store, 2 namespaced hosts x 2
+# workers on PostgreSQL and Redis, one host x 2 workers on SQLite, a few minutes; needs root and
+# ip netns. PROPAGATION_ARGS passes options, e.g. make propagation PROPAGATION_ARGS="--stores redis".
+propagation: $(STAMP)
+	$(PY) -m loadtest.propagation $(PROPAGATION_ARGS)
 
 clean:
 	rm -rf var .pytest_cache .ruff_cache .mypy_cache

@@ -27,11 +27,10 @@ import random
 import secrets
 import shutil
 import signal
+import socket
 import subprocess
-import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -198,83 +197,87 @@ _NO_LINK = Link("", "", "", "")
 
 
 class Forwarder:
-    """TCP relays in the root namespace, run by an event loop in a thread of their own.
+    """TCP relays in the root namespace, each a process of its own (``python -m loadtest.netns
+    forward``), so that relaying never competes with the caller's threads for the GIL.
 
-    ``listen(host, target)`` opens ``host:port`` (a free port) and relays every connection to
-    ``target`` (``("127.0.0.1", 5432)``). The data path is a plain asyncio stream copy: enough
-    for a flag store's few connections.
+    ``listen(host, target)`` opens ``host:<free port>`` and relays every connection to
+    ``target`` (``("127.0.0.1", 5432)``); :meth:`close` stops every relay.
     """
 
     def __init__(self) -> None:
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(
-            target=self._loop.run_forever, name="forwarder", daemon=True
+        self._processes: list[subprocess.Popen[str]] = []
+
+    def listen(self, host: str, target: tuple[str, int]) -> int:
+        """Relay ``host:<port>`` to ``target``; return the port listened on."""
+        import sys
+
+        process = subprocess.Popen(
+            [sys.executable, "-m", "loadtest.netns", "forward", host, target[0], str(target[1])],
+            stdout=subprocess.PIPE,
+            stdin=subprocess.DEVNULL,
+            text=True,
+            start_new_session=True,
         )
-        self._servers: list[asyncio.Server] = []
-        self._writers: set[asyncio.StreamWriter] = set()
-        self._thread.start()
-
-    def _call(self, coroutine: Any) -> Any:
-        future: Future[Any] = asyncio.run_coroutine_threadsafe(coroutine, self._loop)
-        return future.result(timeout=30)
-
-    def listen(self, host: str, target: tuple[str, int], port: int = 0) -> int:
-        """Relay ``host:port`` to ``target``; return the port listened on."""
-        return int(self._call(self._listen(host, port, target)))
-
-    async def _listen(self, host: str, port: int, target: tuple[str, int]) -> int:
-        async def accept(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            try:
-                up_reader, up_writer = await asyncio.open_connection(*target)
-            except OSError:
-                writer.transport.abort()
-                return
-            self._writers.update({writer, up_writer})
-            await asyncio.gather(
-                self._pipe(reader, up_writer), self._pipe(up_reader, writer), return_exceptions=True
-            )
-
-        server = await asyncio.start_server(accept, host, port)
-        self._servers.append(server)
-        return int(server.sockets[0].getsockname()[1])
-
-    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            while data := await reader.read(65536):
-                writer.write(data)
-                await writer.drain()
-        except (OSError, ConnectionError):
-            pass
-        finally:
-            self._writers.discard(writer)
-            writer.transport.abort()
+        self._processes.append(process)
+        assert process.stdout is not None
+        line = process.stdout.readline()  # "listening <port>", or nothing if it failed
+        if not line.startswith("listening "):
+            raise RuntimeError(f"forwarder on {host} did not start: {line!r}")
+        return int(line.split()[1])
 
     def close(self) -> None:
-        """Stop listening, drop every relayed connection, end the thread."""
-
-        async def shut() -> None:
-            for server in self._servers:
-                server.close()
-            for writer in list(self._writers):
-                writer.transport.abort()
-            self._writers.clear()
-            for server in self._servers:
-                with contextlib.suppress(Exception):
-                    await asyncio.wait_for(server.wait_closed(), 5)
-            self._servers.clear()
-
-        if self._loop.is_running():
-            with contextlib.suppress(Exception):
-                self._call(shut())
-            self._loop.call_soon_threadsafe(self._loop.stop)
-            self._thread.join(timeout=10)
-        self._loop.close()
+        """Stop every relay (their connections drop with them)."""
+        for process in self._processes:
+            with contextlib.suppress(ProcessLookupError):
+                process.terminate()
+        for process in self._processes:
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=10)
+            if process.stdout is not None:
+                process.stdout.close()
+        self._processes.clear()
 
     def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    try:
+        while data := await reader.read(65536):
+            writer.write(data)
+            await writer.drain()
+    except (OSError, ConnectionError):
+        pass
+    finally:
+        writer.transport.abort()
+
+
+async def relay(host: str, target: tuple[str, int]) -> None:
+    """Listen on ``host:<free port>``, print ``listening <port>``, relay to ``target`` forever."""
+
+    async def accept(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            up_reader, up_writer = await asyncio.open_connection(*target)
+        except OSError:
+            writer.transport.abort()
+            return
+        for end in (writer, up_writer):  # a flag store's few round trips: no Nagle delay
+            sock = end.get_extra_info("socket")
+            if sock is not None:
+                with contextlib.suppress(OSError):
+                    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        await asyncio.gather(_pipe(reader, up_writer), _pipe(up_reader, writer))
+
+    server = await asyncio.start_server(accept, host, 0)
+    print(f"listening {server.sockets[0].getsockname()[1]}", flush=True)
+    async with server:
+        await server.serve_forever()
 
 
 def store_url_for(url: str, host: str, port: int) -> str:
@@ -322,13 +325,6 @@ def wait_until(check: Any, *, within: float, interval: float = 0.05, what: str =
         if time.monotonic() > deadline:
             raise TimeoutError(f"not within {within:g} s: {what or check}")
         time.sleep(interval)
-
-
-@contextlib.contextmanager
-def forwarding(hosts: Sequence[Host], target: tuple[str, int]) -> Iterator[dict[int, int]]:
-    """A forwarder on every host's store link to ``target``; yields host index -> port."""
-    with Forwarder() as forwarder:
-        yield {host.index: forwarder.listen(host.store.root_ip, target) for host in hosts}
 
 
 # -- the shared store and the proxies on the hosts ---------------------------------------------
@@ -466,3 +462,12 @@ class Cluster:
         if self._forwarder is not None:
             self._forwarder.close()
             self._forwarder = None
+
+
+if __name__ == "__main__":  # python -m loadtest.netns forward LISTEN_HOST TARGET_HOST TARGET_PORT
+    import sys
+
+    if len(sys.argv) != 5 or sys.argv[1] != "forward":
+        raise SystemExit("usage: python -m loadtest.netns forward LISTEN_HOST TARGET_HOST PORT")
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(relay(sys.argv[2], (sys.argv[3], int(sys.argv[4]))))
