@@ -9,6 +9,7 @@ Errors are problem documents, validation errors 400 (never 422) with the team's 
 from __future__ import annotations
 
 import asyncio
+import os
 from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -253,6 +254,7 @@ def create_admin_app(proxy: StranglerProxy) -> FastAPI:
             "status": "ok" if up and refusal is None else "degraded",
             "store": "ok" if up else "unreachable",
             "version": proxy.table.version,
+            "worker": os.getpid(),  # which worker answered: versions are per worker
         }
         if refusal is not None:  # the store answers, but with a table this proxy refuses
             body["store"] = "refusing" if up else "unreachable"

@@ -105,7 +105,7 @@ def test_a_refused_change_changes_nothing(client: httpx.Client) -> None:  # noqa
 
 def test_health_needs_no_token(client: httpx.Client) -> None:  # noqa: F811
     response = client.get("/_strangler/health")
-    assert response.json() == {"status": "ok", "store": "ok", "version": 1}
+    assert response.json() == {"status": "ok", "store": "ok", "version": 1, "worker": os.getpid()}
 
 
 def test_routes_list_every_route_with_its_sides_and_flag(client: httpx.Client) -> None:  # noqa: F811

@@ -110,6 +110,7 @@ def test_a_served_proxy_refuses_a_replaced_or_rewound_store_and_resumes_on_the_o
             lambda: http.get("/_strangler/health").json(), lambda h: "refused" in h
         )
         assert health["status"] == "degraded" and health["store"] == "refusing"
+        assert health["worker"] == os.getpid()  # the worker that refuses says who it is
         assert health["version"] == 2
         refused = health["refused"]
         assert refused["reason"] == "store_replaced"
