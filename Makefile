@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 
 export RESYNC_DATABASE_URL ?= sqlite:///var/resync.db
 
-.PHONY: install chromium run run-legacy run-new run-sim test lint db-upgrade db-seed bench bench-quick soak browser clean
+.PHONY: install chromium run run-legacy run-new run-sim test lint db-upgrade db-seed bench bench-quick soak propagation browser clean
 
 $(STAMP): requirements.lock pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -78,10 +78,19 @@ bench-quick: $(STAMP)
 	$(PY) -m loadtest.bench --databases sqlite --systems gunicorn,uvicorn --scenarios agents,jobs \
 	  --duration 10 --sweep 100 --sweep-duration 10 --burst uvicorn --label quick $(BENCH_ARGS)
 
-# Memory of one proxy worker while it answers 100,000 requests, legacy and new phases in turn
-# (same pinning); SOAK_ARGS passes options, e.g. make soak SOAK_ARGS="--requests 200000".
+# Ten minutes through one proxy worker at 70 % of its measured capacity, one route on legacy, one
+# on new, one in shadow: failed requests and resident memory growth after warm-up (issue 13).
+# SOAK_ARGS passes options, e.g. SOAK_ARGS="--duration-seconds 1200"; the older memory soak
+# (legacy and new phases in turn until 100,000 requests): make soak SOAK_SHAPE=phases.
+SOAK_SHAPE ?= mixed
 soak: $(STAMP)
-	$(PY) -m loadtest.soak $(SOAK_ARGS)
+	$(PY) -m loadtest.soak --shape $(SOAK_SHAPE) $(SOAK_ARGS)
+
+# Flip propagation across hosts under load (issue 13): 100 flips per store, 2 namespaced hosts x 2
+# workers on PostgreSQL and Redis, one host x 2 workers on SQLite, a few minutes; needs root and
+# ip netns. PROPAGATION_ARGS passes options, e.g. make propagation PROPAGATION_ARGS="--stores redis".
+propagation: $(STAMP)
+	$(PY) -m loadtest.propagation $(PROPAGATION_ARGS)
 
 clean:
 	rm -rf var .pytest_cache .ruff_cache .mypy_cache

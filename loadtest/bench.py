@@ -46,7 +46,13 @@ from pathlib import Path
 
 import httpx
 
-from loadtest.burst import BurstResult, count_pool_timeouts, fire_burst, summarise
+from loadtest.burst import (
+    BurstResult,
+    count_pool_timeouts,
+    fire_burst,
+    server_seconds,
+    summarise,
+)
 from loadtest.common.markers import TARGET_MISSED, WARMUP_OVER
 from loadtest.databases import (
     DATABASE_KINDS,
@@ -514,6 +520,15 @@ def _children_cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+def _server_seconds(server: Server, route: str) -> list[float] | None:
+    """The server's logged seconds per request of ``route`` (\"GET /path\"); None: no log."""
+    try:
+        text = server.log_path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return None
+    return server_seconds(text, route.split(" ", 1)[-1])
+
+
 def _pool_timeouts(server: Server) -> int:
     try:
         return count_pool_timeouts(server.log_path.read_text(encoding="utf-8", errors="replace"))
@@ -807,7 +822,8 @@ def run_burst(context: BenchContext, app: str) -> BurstResult:
             client_timeout=settings.burst_client_timeout,
         )
         result.server_cpu_s = tree_cpu_seconds(server.pid) - cpu_before
-        summarise(result, shots, probes)
+        server.stop()  # flushes its log: the server's own times of each answer
+        summarise(result, shots, probes, _server_seconds(server, result.route))
     except Exception as exc:  # the burst's failure is its result's error, the bench goes on
         result.error = f"{type(exc).__name__}: {exc}"
     finally:
@@ -820,7 +836,9 @@ def run_burst(context: BenchContext, app: str) -> BurstResult:
     _say(
         f"burst on {app} ({context.database.kind}): {result.status_text() or result.error}; "
         f"slowest {result.slowest_s:.2f} s; probes {result.probes_ok}/{result.probes} 200, "
-        f"slowest {result.probe_slowest_s:.2f} s"
+        f"slowest {result.probe_slowest_s:.2f} s; server-side slowest "
+        f"{result.server_slowest_s or 0:.2f} s, {result.server_late} late of "
+        f"{result.server_logged} logged"
     )
     return result
 

@@ -11,22 +11,37 @@ connections. Every answer is counted by status, with its time from the burst's s
 answer the client stopped waiting for (``client_timeout``) counts by the exception's name.
 The promise: no 5xx other than 504, the slowest answer within the TWS timeout + 1 s, and the
 probes all answered 200 within that bound too.
+
+The client is bare asyncio streams (one ``Connection: close`` request per connection), not an
+httpx pool: the 2026-12-02 report's "second wave" (240 x 504, slowest 4.11 s, 112 answers after
+3 s) was httpx's own pool bookkeeping, whose cost grows with the square of the connections in
+flight: the server's log had every one of those answers sent within 2.05-2.29 s of its arrival,
+and the same burst through bare streams was answered within 2.3 s. The server's side is counted
+too (``server_*``, from the ``duration_ms`` of its ``request`` log lines), so a report can tell
+a queue in the server from one in the client.
 """
 
 from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import statistics
 import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
-import httpx
-
-__all__ = ["BurstResult", "BurstShot", "count_pool_timeouts", "fire_burst", "summarise"]
+__all__ = [
+    "BurstResult",
+    "BurstShot",
+    "count_pool_timeouts",
+    "fire_burst",
+    "server_seconds",
+    "summarise",
+]
 
 POOL_TIMEOUT_MARK = "QueuePool limit"
 
@@ -69,6 +84,10 @@ class BurstResult:
     probe_slowest_s: float = 0.0
     pool_timeouts: int = 0  # "QueuePool limit" lines in the server's log
     server_cpu_s: float | None = None  # the server tree's CPU seconds over the burst
+    # the server's own times (its request log's duration_ms), arrival to answer; None: no log
+    server_logged: int | None = None  # burst requests the server logged
+    server_slowest_s: float | None = None
+    server_late: int | None = None  # logged after the TWS timeout + 1 s
     error: str = ""
 
     @property
@@ -105,9 +124,15 @@ class BurstResult:
 
 
 def summarise(
-    result: BurstResult, shots: Sequence[BurstShot], probes: Sequence[BurstShot]
+    result: BurstResult,
+    shots: Sequence[BurstShot],
+    probes: Sequence[BurstShot],
+    server: Sequence[float] | None = None,
 ) -> BurstResult:
-    """Fill ``result``'s counts and times from the burst's and the probe's answers."""
+    """Fill ``result``'s counts and times from the burst's and the probe's answers.
+
+    ``server``: the seconds the server itself logged per burst request (:func:`server_seconds`).
+    """
     result.statuses = dict(Counter(s.status for s in shots))
     answered = [s.seconds for s in shots if s.answered]
     result.answered = len(answered)
@@ -121,15 +146,76 @@ def summarise(
     result.probes_ok = sum(1 for p in probes if p.status == "200")
     result.probe_statuses = dict(Counter(p.status for p in probes))
     result.probe_slowest_s = max((p.seconds for p in probes), default=0.0)
+    if server is not None:
+        result.server_logged = len(server)
+        result.server_slowest_s = max(server, default=0.0)
+        result.server_late = sum(1 for seconds in server if seconds > bound)
     return result
 
 
-async def _shot(client: httpx.AsyncClient, path: str, token: str, started: float) -> BurstShot:
+def server_seconds(log_text: str, path: str = "/api/v1/status/jobs") -> list[float]:
+    """Seconds from arrival to answer of each ``path`` request in a server's JSON log.
+
+    The FastAPI app logs every request as ``{"event": "request", "path": ..., "duration_ms":
+    ...}`` (``resync_fastapi/core/logging.py``); lines of another shape are skipped.
+    """
+    seconds = []
+    for line in log_text.splitlines():
+        if '"request"' not in line or path not in line:
+            continue
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        if not isinstance(entry, dict):
+            continue
+        duration = entry.get("duration_ms")
+        if (
+            entry.get("event") == "request"
+            and entry.get("path") == path
+            and isinstance(duration, int | float)
+        ):
+            seconds.append(float(duration) / 1000)
+    return seconds
+
+
+class _Refused(Exception):
+    """The server closed the connection without a status line."""
+
+
+async def _get(host: str, port: int, path: str, token: str, wait_s: float) -> str:
+    """One ``GET`` on its own connection; its status, or the exception's name."""
+
+    async def exchange() -> str:
+        reader, writer = await asyncio.open_connection(host, port)
+        try:
+            writer.write(
+                f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\n"
+                f"Authorization: Bearer {token}\r\nConnection: close\r\n\r\n".encode()
+            )
+            await writer.drain()
+            status_line = await reader.readline()
+            await reader.read()  # the rest of the answer, until the server closes
+        finally:
+            writer.close()
+        parts = status_line.split(b" ", 2)
+        if len(parts) < 2 or not parts[1].isdigit():
+            raise _Refused()
+        return parts[1].decode("ascii")
+
     try:
-        response = await client.get(path, headers={"Authorization": f"Bearer {token}"})
-        status = str(response.status_code)
-    except httpx.HTTPError as exc:
-        status = type(exc).__name__
+        async with asyncio.timeout(wait_s):
+            return await exchange()
+    except TimeoutError:
+        return "ReadTimeout"
+    except (OSError, _Refused, asyncio.IncompleteReadError) as exc:
+        return type(exc).__name__
+
+
+async def _shot(
+    host: str, port: int, path: str, token: str, wait_s: float, started: float
+) -> BurstShot:
+    status = await _get(host, port, path, token, wait_s)
     return BurstShot(status, time.monotonic() - started)
 
 
@@ -144,26 +230,24 @@ async def _burst(
     probe_interval: float,
     max_probes: int,
 ) -> tuple[list[BurstShot], list[BurstShot]]:
-    limits = httpx.Limits(max_connections=requests + 10, max_keepalive_connections=requests + 10)
-    timeout = httpx.Timeout(client_timeout, connect=client_timeout)
+    url = urlsplit(base_url)
+    host, port = url.hostname or "127.0.0.1", url.port or 80
     cycle = itertools.cycle(tokens)
-    async with (
-        httpx.AsyncClient(base_url=base_url, limits=limits, timeout=timeout) as client,
-        httpx.AsyncClient(base_url=base_url, timeout=timeout) as prober,
-    ):
-        started = time.monotonic()
-        burst = [
-            asyncio.create_task(_shot(client, path, next(cycle), started)) for _ in range(requests)
-        ]
-        probes: list[asyncio.Task[BurstShot]] = []
-        while len(probes) < max_probes and not all(task.done() for task in burst):
-            await asyncio.sleep(probe_interval)
-            probe_started = time.monotonic()
-            probes.append(
-                asyncio.create_task(_shot(prober, probe_path, next(cycle), probe_started))
+    started = time.monotonic()
+    burst = [
+        asyncio.create_task(_shot(host, port, path, next(cycle), client_timeout, started))
+        for _ in range(requests)
+    ]
+    probes: list[asyncio.Task[BurstShot]] = []
+    while len(probes) < max_probes and not all(task.done() for task in burst):
+        await asyncio.sleep(probe_interval)
+        probes.append(
+            asyncio.create_task(
+                _shot(host, port, probe_path, next(cycle), client_timeout, time.monotonic())
             )
-        shots = await asyncio.gather(*burst)
-        probed = await asyncio.gather(*probes)
+        )
+    shots = await asyncio.gather(*burst)
+    probed = await asyncio.gather(*probes)
     return list(shots), list(probed)
 
 

@@ -348,7 +348,17 @@ def _burst_rows(burst: BurstResult) -> list[Judgement]:
     slow_ok = burst.answered_all and burst.slowest_s <= bound
     unanswered = burst.requests - burst.answered
     why = f"{burst.late} answers after {bound:g} s, p50 {burst.p50_s:.1f} s{pools}"
-    if burst.waves > 1:
+    server_in_time = (
+        burst.server_logged == burst.requests
+        and burst.server_late == 0
+        and burst.server_slowest_s is not None
+    )
+    if server_in_time:
+        why += (
+            f"; the server's log has every answer sent within {burst.server_slowest_s:.2f} s of "
+            "its arrival: the queue is in the load generator (client or its core), not the app"
+        )
+    elif burst.waves > 1:
         why += (
             f"; answers came in {burst.waves} waves of the {burst.tws_timeout_s:g} s timeout: "
             "requests queued before their TWS call (threads, pooled or TWS connections)"
@@ -360,6 +370,8 @@ def _burst_rows(burst: BurstResult) -> list[Judgement]:
         f"{burst.slowest_s:.2f} s", f"<= {bound:g} s", "met" if slow_ok else "missed",
         "" if slow_ok else why,
     ))  # fmt: skip
+    if burst.server_logged is not None:
+        rows.append(_server_side_row(burst, subject, bound, pools))
     probe_ok = (
         burst.probes > 0 and burst.probes_ok == burst.probes and burst.probe_slowest_s <= bound
     )
@@ -371,6 +383,26 @@ def _burst_rows(burst: BurstResult) -> list[Judgement]:
         f"{burst.probe_slowest_s:.2f} s{pools}",
     ))  # fmt: skip
     return rows
+
+
+def _server_side_row(burst: BurstResult, subject: str, bound: float, pools: str) -> Judgement:
+    """Arrival to answer as the server logged it (``duration_ms``), whatever the client saw."""
+    logged, late = burst.server_logged or 0, burst.server_late or 0
+    slowest = burst.server_slowest_s or 0.0
+    ok = logged == burst.requests and late == 0
+    if logged != burst.requests:
+        why = f"the server logged {logged} of {burst.requests} requests (log level above INFO?)"
+    else:
+        why = (
+            f"{late} requests answered more than {bound:g} s after they reached the app: they "
+            "queued inside it before or around their TWS call (TWS or database pool waits, a "
+            f"busy event loop){pools}"
+        )
+    return Judgement(
+        burst.database, subject, "slowest answer, server-side (s)", "-", f"{slowest:.2f}",
+        f"{slowest:.2f} s, {late} late of {logged}", f"<= {bound:g} s", "met" if ok else "missed",
+        "" if ok else why,
+    )  # fmt: skip
 
 
 def burst_judgements(bursts: Sequence[BurstResult]) -> list[Judgement]:

@@ -56,8 +56,8 @@ MIGRATION_HEADER = (
 )  # fmt: skip
 BURST_HEADER = (
     "db", "app", "answers by status", "5xx other than 504", "slowest s", "p50 s",
-    "later than timeout + 1 s", "probes 200", "slowest probe s", "pool timeouts",
-    "server CPU s", "verdict",
+    "later than timeout + 1 s", "server-side slowest s (late)", "probes 200",
+    "slowest probe s", "pool timeouts", "server CPU s", "verdict",
 )  # fmt: skip
 
 
@@ -122,7 +122,7 @@ def burst_rows(bursts: Sequence[BurstResult]) -> list[list[str]]:
     for b in bursts:
         if b.error:
             reason = b.error.splitlines()[0][:120].replace("|", "/")
-            rows.append([b.database, b.app, f"not run: {reason}", *["-"] * 8, "not measured"])
+            rows.append([b.database, b.app, f"not run: {reason}", *["-"] * 9, "not measured"])
             continue
         bound = b.tws_timeout_s + 1.0
         met = (
@@ -132,11 +132,17 @@ def burst_rows(bursts: Sequence[BurstResult]) -> list[list[str]]:
             and b.probes > 0
             and b.probes_ok == b.probes
             and b.probe_slowest_s <= bound
+            and (b.server_logged is None or (b.server_logged == b.requests and not b.server_late))
+        )
+        server_side = (
+            "-"
+            if b.server_logged is None
+            else f"{b.server_slowest_s or 0:.2f} ({b.server_late} of {b.server_logged})"
         )
         app = b.app if b.threads is None else f"{b.app} ({b.threads} threads)"
         rows.append([
             b.database, app, b.status_text(), str(b.non_504_5xx), f"{b.slowest_s:.2f}",
-            f"{b.p50_s:.2f}", str(b.late), f"{b.probes_ok}/{b.probes}",
+            f"{b.p50_s:.2f}", str(b.late), server_side, f"{b.probes_ok}/{b.probes}",
             f"{b.probe_slowest_s:.2f}", str(b.pool_timeouts),
             "-" if b.server_cpu_s is None else f"{b.server_cpu_s:.1f}",
             "met" if met else "missed",

@@ -24,6 +24,7 @@ table also shows whether memory still grows from one phase of a mode to the next
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import shlex
@@ -81,6 +82,8 @@ class SoakSettings:
     report_dir: Path = REPORTS_DIR
     work_dir: Path = REPO_ROOT / "var" / "soak"
     command: str = ""
+    shape: str = "phases"  # or "mixed" (one route on each side, one in shadow)
+    mixed: MixedSettings = field(default_factory=lambda: MixedSettings())
 
 
 @dataclass(frozen=True, slots=True)
@@ -373,6 +376,300 @@ def _row(label: str, mode: str, requests: int, total: int, failed: int, memory: 
     )
 
 
+# -- the mixed shape: one route on each side and one in shadow, at a share of capacity ---------
+
+#: (route key, request path, the side the answer must come from) of the mixed soak.
+MIXED_ROUTES = (
+    ("GET /api/v1/agents", "/api/v1/agents", "new"),
+    ("GET /api/v1/status/jobs", "/api/v1/status/jobs", "legacy"),
+    ("GET /api/v1/agents/{agent_id}", "/api/v1/agents/tws-general", "legacy"),  # shadowed
+)
+MIXED_MODES = {"GET /api/v1/agents": "new", "GET /api/v1/agents/{agent_id}": "shadow"}
+
+
+@dataclass(frozen=True, slots=True)
+class MixedSettings:
+    """The mixed soak's options (``--shape mixed``)."""
+
+    duration_seconds: int = 600
+    warmup_seconds: int = 60
+    capacity_seconds: int = 20
+    share: float = 0.7
+    clients: int = 32
+    sample_seconds: float = 10.0
+    max_growth_pct: float = 5.0
+
+
+@dataclass(slots=True)
+class LoadCounts:
+    """What the load generator saw: requests, failures by reason, answers by route and side."""
+
+    requests: int = 0
+    failed: int = 0
+    failures: dict[str, int] = field(default_factory=dict)
+    routes: dict[str, int] = field(default_factory=dict)
+
+    def record(self, route: str, failure: str) -> None:
+        self.requests += 1
+        self.routes[route] = self.routes.get(route, 0) + 1
+        if failure:
+            self.failed += 1
+            self.failures[failure] = self.failures.get(failure, 0) + 1
+
+
+@dataclass(slots=True)
+class MixedResult:
+    """A mixed soak: capacity, the rate held, the counts, memory over time, the verdict."""
+
+    settings: dict[str, object]
+    capacity_rps: float = 0.0
+    target_rps: float = 0.0
+    achieved_rps: float = 0.0
+    counts: LoadCounts = field(default_factory=LoadCounts)
+    capacity_counts: LoadCounts = field(default_factory=LoadCounts)
+    memory: list[tuple[float, Memory]] = field(default_factory=list)  # (seconds in, memory)
+    baseline: Memory | None = None
+    shadow: dict[str, float] = field(default_factory=dict)
+    error: str = ""
+
+    @property
+    def growth_pct(self) -> float | None:
+        """RSS growth from the end of warm-up to the end, in percent."""
+        if self.baseline is None or not self.memory:
+            return None
+        final = self.memory[-1][1].rss_mib
+        return round((final - self.baseline.rss_mib) / self.baseline.rss_mib * 100, 2)
+
+    def verdict(self, mixed: MixedSettings) -> str:
+        growth = self.growth_pct
+        if self.error or growth is None or self.counts.requests == 0:
+            return "incomplete"
+        ok = self.counts.failed == 0 and growth <= mixed.max_growth_pct
+        return "met" if ok else "missed"
+
+
+async def _mixed_client(
+    http: httpx.AsyncClient,
+    tokens: list[str],
+    counts: LoadCounts,
+    stop: asyncio.Event,
+    interval: float,
+    offset: int,
+) -> None:
+    """Send the three routes in turn; ``interval`` > 0 paces it (constant throughput)."""
+    number = offset
+    while not stop.is_set():
+        began = time.monotonic()
+        key, path, side = MIXED_ROUTES[number % len(MIXED_ROUTES)]
+        token = tokens[number % len(tokens)]
+        number += 1
+        try:
+            response = await http.get(path, headers={"Authorization": f"Bearer {token}"})
+            if response.status_code != 200:
+                failure = f"{key}: {response.status_code}"
+            elif response.headers.get("x-served-by") != side:
+                failure = f"{key}: served by {response.headers.get('x-served-by')}"
+            else:
+                failure = ""
+        except httpx.HTTPError as exc:
+            failure = f"{key}: {type(exc).__name__}"
+        counts.record(key, failure)
+        if interval > 0:
+            await asyncio.sleep(max(0.0, interval - (time.monotonic() - began)))
+
+
+async def _load(
+    base_url: str, tokens: list[str], clients: int, seconds: float, rate: float | None
+) -> tuple[LoadCounts, float]:
+    """Run ``clients`` clients for ``seconds`` (as fast as answered, or at ``rate`` in all)."""
+    counts = LoadCounts()
+    stop = asyncio.Event()
+    interval = clients / rate if rate else 0.0
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    async with httpx.AsyncClient(base_url=base_url, timeout=30, limits=limits) as http:
+        began = time.monotonic()
+        tasks = [
+            asyncio.create_task(_mixed_client(http, tokens, counts, stop, interval, n))
+            for n in range(clients)
+        ]
+        await asyncio.sleep(seconds)
+        stop.set()
+        await asyncio.gather(*tasks)
+        elapsed = time.monotonic() - began
+    return counts, elapsed
+
+
+def _read_tokens(path: Path) -> list[str]:
+    lines = path.read_text(encoding="utf-8").splitlines()
+    return [line.split("\t", 1)[1] for line in lines if "\t" in line]
+
+
+def set_mixed_routes(base_url: str, admin: dict[str, str]) -> None:
+    """Every route on legacy, then agents on new and the agent detail in shadow."""
+    set_every_route(base_url, admin, "legacy")
+    with httpx.Client(base_url=base_url, headers=admin, timeout=30) as client:
+        for route, mode in MIXED_MODES.items():
+            body = {"route": route, "mode": mode, "reason": f"soak: {route} on {mode}"}
+            response = client.post("/_strangler/routes", json=body)
+            if response.status_code != 200:
+                raise ServerError(f"admin API refused {route} {mode}: {response.text}")
+
+
+def shadow_counts(base_url: str) -> dict[str, float]:
+    """The worker's ``strangler_shadow_total`` by result, summed over routes."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    text = httpx.get(f"{base_url}/metrics", timeout=10).text
+    counts: dict[str, float] = {}
+    for family in text_string_to_metric_families(text):
+        if family.name == "strangler_shadow":
+            for sample in family.samples:
+                if sample.name == "strangler_shadow_total":
+                    result = sample.labels.get("result", "")
+                    counts[result] = counts.get(result, 0) + sample.value
+    return counts
+
+
+async def _soak_mixed_load(
+    server: Server, tokens: list[str], settings: SoakSettings, result: MixedResult
+) -> None:
+    mixed = settings.mixed
+    # Capacity: the clients as fast as the worker answers.
+    counts, elapsed = await _load(
+        server.base_url, tokens, mixed.clients, mixed.capacity_seconds, None
+    )
+    result.capacity_counts = counts
+    result.capacity_rps = round(counts.requests / elapsed, 1)
+    result.target_rps = round(result.capacity_rps * mixed.share, 1)
+    _say(f"capacity {result.capacity_rps} req/s; soaking at {result.target_rps} req/s")
+    started = time.monotonic()
+    load = asyncio.create_task(
+        _load(server.base_url, tokens, mixed.clients, mixed.duration_seconds, result.target_rps)
+    )
+    while not load.done():
+        await asyncio.wait({load}, timeout=mixed.sample_seconds)
+        seconds = round(time.monotonic() - started, 1)
+        memory = read_memory(server.pid)
+        result.memory.append((seconds, memory))
+        if result.baseline is None and seconds >= mixed.warmup_seconds:
+            result.baseline = memory
+            _say(f"after warm-up ({seconds} s): {_memory_text(memory)}")
+    result.counts, elapsed = load.result()
+    result.achieved_rps = round(result.counts.requests / elapsed, 1)
+
+
+def run_mixed(settings: SoakSettings) -> tuple[MixedResult, Path]:
+    """The mixed soak end to end; writes ``soak-mixed.json`` and ``soak-mixed.md``."""
+    pin_self(settings.client_core)
+    stamp = datetime.now(UTC)
+    work = settings.work_dir / f"{stamp:%Y%m%dT%H%M%S}-mixed"
+    report_dir = report_folder(settings.report_dir, settings.label, stamp)
+    report_dir.mkdir(parents=True, exist_ok=True)
+    template = work / "template.db"
+    template.parent.mkdir(parents=True, exist_ok=True)
+    seed_template(template)
+    bench = BenchSettings(latency_ms=settings.latency_ms, client_core=settings.client_core)
+    sim, sim_url = start_simulator(bench, work / "tws_sim.log")
+    tws_url = f"{sim_url}/twsd"
+    result = MixedResult(settings=_settings_dict(settings))
+    try:
+        users = BenchUsers(template, tws_url, work, settings.users, "proxy")
+        tokens = _read_tokens(users.prepare())
+        admin = users.sign_in_admin()
+        port = free_port()
+        env = server_environment(
+            database_url=copy_database(template, work / "worker" / "resync.db"),
+            tws_url=tws_url,
+            extra={
+                "STRANGLER_FLAG_STORE_URL": f"sqlite:///{work / 'worker' / 'flags.db'}",
+                "STRANGLER_MISMATCH_DB": str(work / "worker" / "mismatches.db"),
+                "STRANGLER_LEGACY_THREADS": str(settings.legacy_threads),
+                "STRANGLER_ACCESS_LOG": "false",
+            },
+        )
+        command = server_command("proxy", host="127.0.0.1", port=port)
+        server = Server(
+            pinned(command, settings.server_core),
+            env,
+            f"http://127.0.0.1:{port}",
+            work / "worker" / "server.log",
+        )
+        with server:
+            try:
+                set_mixed_routes(server.base_url, admin)
+                asyncio.run(_soak_mixed_load(server, tokens, settings, result))
+                result.shadow = shadow_counts(server.base_url)
+            except (ServerError, httpx.HTTPError, OSError) as exc:
+                result.error = f"{type(exc).__name__}: {exc}"
+                _say(f"stopped: {result.error}")
+    except (ServerError, httpx.HTTPError, subprocess.SubprocessError, OSError) as exc:
+        result.error = f"{type(exc).__name__}: {exc}"
+    finally:
+        os.killpg(sim.pid, 15)
+        sim.wait(timeout=10)
+    write_mixed_report(result, settings, report_dir)
+    return result, report_dir
+
+
+def write_mixed_report(result: MixedResult, settings: SoakSettings, folder: Path) -> Path:
+    """Write ``soak-mixed.json`` and ``soak-mixed.md`` into ``folder``; return the Markdown."""
+    mixed = settings.mixed
+    data = {
+        "shape": "mixed",
+        "settings": result.settings,
+        "routes": {key: MIXED_MODES.get(key, "legacy") for key, _, _ in MIXED_ROUTES},
+        "capacity_rps": result.capacity_rps,
+        "target_rps": result.target_rps,
+        "achieved_rps": result.achieved_rps,
+        "requests": result.counts.requests,
+        "failed": result.counts.failed,
+        "failures": result.counts.failures,
+        "by_route": result.counts.routes,
+        "capacity_requests": result.capacity_counts.requests,
+        "capacity_failed": result.capacity_counts.failed,
+        "shadow": result.shadow,
+        "baseline_rss_mib": result.baseline.rss_mib if result.baseline else None,
+        "final_rss_mib": result.memory[-1][1].rss_mib if result.memory else None,
+        "growth_pct": result.growth_pct,
+        "max_growth_pct": mixed.max_growth_pct,
+        "memory": [{"seconds": s, **asdict(m)} for s, m in result.memory],
+        "verdict": result.verdict(mixed),
+        "error": result.error,
+    }
+    (folder / "soak-mixed.json").write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
+    lines = [
+        f"# Mixed soak through one proxy worker, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
+        "",
+        f"Command: `{settings.command or 'python -m loadtest.soak --shape mixed'}`",
+        "",
+        f"- One `resync-strangler serve` worker (legacy pool of {settings.legacy_threads} "
+        f"threads); `GET /api/v1/agents` on new, `GET /api/v1/status/jobs` on legacy (TWS "
+        f"simulator at {settings.latency_ms} ms), `GET /api/v1/agents/{{agent_id}}` in shadow; "
+        f"{mixed.clients} clients send the three in turn.",
+        f"- Capacity: {mixed.capacity_seconds} s as fast as answered: "
+        f"**{result.capacity_rps} req/s**. Soak: {mixed.duration_seconds} s at "
+        f"{mixed.share:.0%} of it ({result.target_rps} req/s; held {result.achieved_rps}).",
+        f"- Memory (`VmRSS`) every {mixed.sample_seconds:g} s; growth measured from the end "
+        f"of a {mixed.warmup_seconds} s warm-up.",
+        "",
+        "| requests | failed | RSS after warm-up MiB | RSS at end MiB | growth | target "
+        "| verdict |",
+        "|---|---|---|---|---|---|---|",
+        f"| {result.counts.requests:,} | {result.counts.failed} | {data['baseline_rss_mib']} | "
+        f"{data['final_rss_mib']} | {result.growth_pct} % | 0 failed, <= "
+        f"{mixed.max_growth_pct:g} % | {data['verdict']} |",
+        "",
+        f"By route: {result.counts.routes}; shadow comparisons: {result.shadow}.",
+    ]
+    if result.counts.failures:
+        lines += ["", f"Failures: {result.counts.failures}"]
+    if result.error:
+        lines += ["", f"Stopped early: {result.error}"]
+    path = folder / "soak-mixed.md"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
 def _parse(argv: Sequence[str] | None) -> SoakSettings:
     parser = argparse.ArgumentParser(
         prog="python -m loadtest.soak",
@@ -391,7 +688,35 @@ def _parse(argv: Sequence[str] | None) -> SoakSettings:
     parser.add_argument("--label", default="", help="report folder <date>-<label>")
     parser.add_argument("--report-dir", type=Path, default=REPORTS_DIR)
     parser.add_argument("--work-dir", type=Path, default=REPO_ROOT / "var" / "soak")
+    parser.add_argument(
+        "--shape",
+        choices=("phases", "mixed"),
+        default="phases",
+        help="phases: every route on legacy, then new (memory per phase); mixed: one route on "
+        "each side and one in shadow at --share of measured capacity for --duration-seconds",
+    )
+    parser.add_argument("--duration-seconds", type=int, default=600, help="mixed: soak (600)")
+    parser.add_argument("--warmup-seconds", type=int, default=60, help="mixed: warm-up (60)")
+    parser.add_argument("--capacity-seconds", type=int, default=20, help="mixed: capacity (20)")
+    parser.add_argument("--share", type=float, default=0.7, help="mixed: share of capacity (0.7)")
+    parser.add_argument("--clients", type=int, default=32, help="mixed: load clients (32)")
+    parser.add_argument("--sample-seconds", type=float, default=10.0, help="mixed: RSS every")
+    parser.add_argument(
+        "--short",
+        action="store_true",
+        help="mixed: about 20 s in all (5 s capacity, 15 s soak, 5 s warm-up), 4 users",
+    )
     args = parser.parse_args(argv)
+    if args.short:
+        args.duration_seconds, args.warmup_seconds, args.capacity_seconds = 15, 5, 5
+        args.sample_seconds, args.users, args.clients = 2.0, 4, 8
+    if not 0 < args.share <= 1:
+        parser.error("--share must be in (0, 1]")
+    for name in ("duration_seconds", "capacity_seconds", "clients"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name.replace('_', '-')} must be at least 1")
+    if args.sample_seconds <= 0 or args.warmup_seconds < 0:
+        parser.error("--sample-seconds must be positive and --warmup-seconds not negative")
     for name in ("requests", "phase_seconds", "users", "legacy_threads", "max_phases"):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be at least 1")
@@ -409,12 +734,25 @@ def _parse(argv: Sequence[str] | None) -> SoakSettings:
         report_dir=args.report_dir,
         work_dir=args.work_dir,
         command=shlex.join(["python", "-m", "loadtest.soak", *(argv or sys.argv[1:])]),
+        shape=args.shape,
+        mixed=MixedSettings(
+            duration_seconds=args.duration_seconds,
+            warmup_seconds=min(args.warmup_seconds, args.duration_seconds),
+            capacity_seconds=args.capacity_seconds,
+            share=args.share,
+            clients=args.clients,
+            sample_seconds=args.sample_seconds,
+        ),
     )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the soak; exit 0 when it answered every request asked, 1 when it stopped early."""
     settings = _parse(argv)
+    if settings.shape == "mixed":
+        mixed, folder = run_mixed(settings)
+        print((folder / "soak-mixed.md").read_text(encoding="utf-8"))
+        return 1 if mixed.verdict(settings.mixed) == "incomplete" else 0
     result, folder = run_soak(settings)
     print((folder / "soak.md").read_text(encoding="utf-8"))
     return 1 if verdict(result, settings) == "incomplete" else 0

@@ -9,6 +9,7 @@ Errors are problem documents, validation errors 400 (never 422) with the team's 
 from __future__ import annotations
 
 import asyncio
+import os
 from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -29,7 +30,7 @@ from proxy.changes import (
     plan_route,
     route_states,
 )
-from proxy.errors import InvalidFlag, StoreError, StoreUnavailable, VersionConflict
+from proxy.errors import InvalidFlag, StoreError, StoreMissing, StoreUnavailable, VersionConflict
 from proxy.metrics import CONTENT_TYPE
 from proxy.modes import FlagChange, FlagEvent, Mode
 from proxy.problems import AdminProblem, json_bytes, problem_response
@@ -203,12 +204,27 @@ def create_admin_app(proxy: StranglerProxy) -> FastAPI:
             if expected is not None and expected != proxy.flags.version:
                 raise AdminProblem(409, _conflict(expected, proxy.flags.version))
             return proxy.flags.version
+        refusal = proxy.watcher.refusal
+        if refusal is not None:
+            raise AdminProblem(
+                503,
+                f"The flag store's table is refused ({refusal['reason']}): this proxy keeps "
+                "serving its last good table and changes nothing until the store it served "
+                "comes back or an operator adopts the new one (resync-strangler flags adopt).",
+                extra={"refusal": refusal},
+            )
         try:
             table = await proxy.store.set_flags(
                 changes, actor=actor, reason=reason, expected_version=expected
             )
         except VersionConflict as exc:
             raise AdminProblem(409, _conflict(exc.expected, exc.actual)) from exc
+        except StoreMissing as exc:
+            raise AdminProblem(
+                503,
+                "The flag store does not exist; nothing changed. Restore it, or create it with "
+                "`resync-strangler flags init`.",
+            ) from exc
         except StoreUnavailable as exc:
             raise AdminProblem(503, "The flag store is unreachable.") from exc
         except StoreError as exc:
@@ -233,13 +249,17 @@ def create_admin_app(proxy: StranglerProxy) -> FastAPI:
     @app.get("/_strangler/health")
     async def health() -> Response:
         up = proxy.watcher.healthy
-        return _json(
-            {
-                "status": "ok" if up else "degraded",
-                "store": "ok" if up else "unreachable",
-                "version": proxy.table.version,
-            }
-        )
+        refusal = proxy.watcher.refusal
+        body: dict[str, Any] = {
+            "status": "ok" if up and refusal is None else "degraded",
+            "store": "ok" if up else "unreachable",
+            "version": proxy.table.version,
+            "worker": os.getpid(),  # which worker answered: versions are per worker
+        }
+        if refusal is not None:  # the store answers, but with a table this proxy refuses
+            body["store"] = "refusing" if up else "unreachable"
+            body["refused"] = refusal
+        return _json(body)
 
     @app.get("/_strangler/routes")
     async def list_routes(_: Admin) -> Response:

@@ -6,7 +6,7 @@ create_proxy(legacy_wsgi_app, new_asgi_app, store, settings, token_verifier=...)
          ├── RequestLimits: 431 for oversized headers, 408 for slow bodies (proxy.limits)
          ├── /_strangler[/...], /metrics ──► admin FastAPI app (admin API, dashboard, metrics)
          ├── lifespan ──► flag store + watcher, the new app's lifespan, shutdown of all
-         └── everything else ──► Dispatcher ──► LegacyWSGIApp (a2wsgi pool) │ new app
+         └── everything else ──► Dispatcher ─► Bulkheads ─► LegacyWSGIApp (a2wsgi pool) │ new app
 ```
 
 The front is a plain ASGI callable rather than a FastAPI app so that proxied requests pay for two
@@ -26,8 +26,9 @@ import structlog
 
 from proxy.accesslog import AccessLog, buffer_stdout, flush_stdout
 from proxy.auth import TokenVerifier
+from proxy.bulkhead import Bulkheads
 from proxy.dispatch import Dispatcher
-from proxy.errors import StoreError
+from proxy.errors import StoreError, StoreMissing, StoreUnavailable
 from proxy.flagfile import ensure_initialised, load_flag_file
 from proxy.inventory import Inventory, inventory_from_fastapi, inventory_from_flask, merge
 from proxy.legacy import LegacyWSGIApp
@@ -85,18 +86,25 @@ class StranglerProxy:
         self.shadow_runner = shadow_runner
         self.token_verifier = token_verifier
         self.inventory = build_inventory(legacy_wsgi_app, new_asgi_app)
+        self.metrics = metrics if metrics is not None else ProxyMetrics()
         self.legacy = LegacyWSGIApp(
             legacy_wsgi_app,
             threads=settings.legacy_threads,
             send_queue_size=settings.legacy_send_queue,
             nice=settings.legacy_nice,
+            on_disconnect=self.metrics.legacy_disconnects_total.inc,
         )
         self.new = new_asgi_app
-        self.metrics = metrics if metrics is not None else ProxyMetrics()
         # Rolling stats for /_strangler/stats, plus the cumulative figures the autopilot shares.
         self.stats = MeasuredStats(settings.stats_window)
         self.access_log = AccessLog(enabled=settings.access_log)
         self._flusher: asyncio.Task[None] | None = None
+        # Per-route concurrency limits; a per-route limit on an unknown route fails here.
+        self.bulkheads = Bulkheads.from_settings(
+            settings,
+            known_routes=list(self.inventory),
+            registry=self.metrics.registry,
+        )
         self.dispatcher = Dispatcher(
             self.legacy,
             new_asgi_app,
@@ -107,6 +115,7 @@ class StranglerProxy:
             shadow_runner=shadow_runner,
             shadow_body_limit=settings.shadow_body_limit,
             capture=traffic_recorder,
+            bulkheads=self.bulkheads,
         )
         self.watcher = FlagWatcher(
             store,
@@ -115,6 +124,8 @@ class StranglerProxy:
             on_health=lambda up: self.metrics.flag_store_up.set(1 if up else 0),
             on_version=self.metrics.flag_version.set,
             bootstrap=self._bootstrap,
+            on_refused=self.metrics.record_store_rejected,
+            on_refusing=lambda refusing: self.metrics.flag_store_refusing.set(1 if refusing else 0),
         )
         self._new_lifespan = AppLifespan(new_asgi_app, name="new")
         for reason in REJECT_KINDS:  # exported at 0 from the start
@@ -261,6 +272,7 @@ class StranglerProxy:
             routes=len(self.inventory),
             version=self.table.version,
             legacy_threads=self.settings.legacy_threads,
+            legacy_route_limit=self.settings.legacy_route_limit if self.bulkheads else None,
             gc_frozen_objects=frozen,
             stdout_buffered=buffered,
         )
@@ -275,14 +287,35 @@ class StranglerProxy:
         """Open the store; if it cannot be reached, log it and let the watcher keep trying."""
         try:
             await self.store.open()
+        except StoreMissing as exc:  # the watcher's bootstrap creates it if there is a flag file
+            log.warning("flag_store_missing_at_start", error=str(exc))
         except StoreError as exc:
             log.warning("flag_store_unreachable_at_start", error=repr(exc))
 
     async def _bootstrap(self, store: FlagStore) -> None:
-        """Import the flag file into an empty store (the watcher retries it until it answers)."""
+        """Create a missing store and import the flag file into an empty one, at first start.
+
+        The watcher runs this until the store has answered once (so a store that was down when
+        the worker started is still initialised) and never again: a store that vanishes from
+        under a running proxy is an outage, never replaced by an empty one. Without a flag file
+        a missing store stays missing (``resync-strangler flags init`` creates it).
+        """
         flag_file = Path(self.settings.flag_file)
-        if await asyncio.to_thread(flag_file.is_file):
-            await ensure_initialised(store, flag_file, actor="proxy", inventory=self.inventory)
+        if not await asyncio.to_thread(flag_file.is_file):
+            return
+        try:
+            await store.identity()
+        except StoreUnavailable:  # missing, or (SQLite) its directory is not there yet
+            # create() makes a store only where none is (atomically, on every backend), so
+            # trying it on any failure at first start is safe; an outage fails it again.
+            if await store.create():
+                log.warning(
+                    "flag_store_created",
+                    store=repr(store),
+                    store_id=(await store.identity()).store_id,
+                    flag_file=str(flag_file),
+                )
+        await ensure_initialised(store, flag_file, actor="proxy", inventory=self.inventory)
 
     async def _flush_logs(self, interval: float = 0.5) -> None:
         while True:

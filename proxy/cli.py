@@ -14,6 +14,9 @@ case they go through its admin API and so get exactly the API's checks and answe
     resync-strangler mismatches --route "GET /api/v1/agents"
     resync-strangler parity --legacy-url http://127.0.0.1:8001 --new-url http://127.0.0.1:8002
     resync-strangler db upgrade && resync-strangler db seed
+    resync-strangler flags init        # create the flag store (nothing else ever creates one)
+    resync-strangler flags identity    # its store id and version
+    resync-strangler flags adopt --replaces STORE_ID   # serve a replaced store (see runbook)
     resync-strangler flags export proxy/flags.toml && resync-strangler flags import flags.toml
     resync-strangler capture list && resync-strangler replay --tws-url http://127.0.0.1:8100/twsd
     resync-strangler promote capture 42
@@ -179,6 +182,15 @@ class AdminClient:
     def export(self) -> Any:
         raise CommandError("flags export works on the local store only (drop --url)")
 
+    def init(self) -> dict[str, Any]:
+        raise CommandError("flags init works on the local store only (drop --url)")
+
+    def identity(self) -> dict[str, Any]:
+        raise CommandError("flags identity works on the local store only (drop --url)")
+
+    def adopt(self, replaces: str) -> dict[str, Any]:
+        raise CommandError("flags adopt works on the local store only (drop --url)")
+
     def import_file(
         self, path: Path, reason: str | None, expected_version: int | None = None
     ) -> dict[str, Any]:
@@ -229,20 +241,23 @@ class LocalStore:
         self.settings = ProxySettings()
         self.actor = f"cli:{_user()}"
 
-    def _run(self, work: Callable[[Any], Awaitable[Any]]) -> Any:
-        from proxy.errors import StoreError
+    def _run(self, work: Callable[[Any], Awaitable[Any]], *, create: bool = False) -> Any:
+        from proxy.errors import StoreError, StoreMissing
         from proxy.stores import open_store
 
         async def run() -> Any:
             store = open_store(self.settings.flag_store_url)
-            await store.open()
             try:
+                if not create:  # never create a store as a side effect: flags init does
+                    await store.open()
                 return await work(store)
             finally:
                 await store.close()
 
         try:
             return asyncio.run(run())
+        except StoreMissing as exc:
+            raise CommandError(f"{exc}; nothing changed") from exc
         except StoreError as exc:
             raise CommandError(f"flag store {self.settings.flag_store_url}: {exc}") from exc
 
@@ -363,6 +378,27 @@ class LocalStore:
 
         return self._run(work)
 
+    def init(self) -> dict[str, Any]:
+        """Create the flag store if it does not exist; say which store it is either way."""
+
+        async def work(store: Any) -> dict[str, Any]:
+            created = await store.create()
+            return {"created": created, **(await store.identity()).as_json()}
+
+        return {"store": self.settings.flag_store_url, **self._run(work, create=True)}
+
+    def identity(self) -> dict[str, Any]:
+        async def work(store: Any) -> dict[str, Any]:
+            return dict((await store.identity()).as_json())
+
+        return {"store": self.settings.flag_store_url, **self._run(work)}
+
+    def adopt(self, replaces: str) -> dict[str, Any]:
+        async def work(store: Any) -> dict[str, Any]:
+            return dict((await store.adopt(replaces)).as_json())
+
+        return {"store": self.settings.flag_store_url, **self._run(work)}
+
     def import_file(
         self, path: Path, reason: str | None, expected_version: int | None = None
     ) -> dict[str, Any]:
@@ -473,8 +509,20 @@ def _serve(args: argparse.Namespace) -> int:
     from proxy.accesslog import configure_logging
     from proxy.logredact import install_log_redaction
     from proxy.serving import uvicorn_options
-    from proxy.settings import ProxySettings
+    from proxy.settings import ProxySettings, describe_settings_error
 
+    try:  # a bad STRANGLER_* value stops here, named, before any worker starts
+        settings = ProxySettings()
+    except ValueError as exc:
+        raise CommandError(f"bad settings: {describe_settings_error(exc)}") from None
+    if settings.bulkhead and (settings.bulkhead_legacy_routes or settings.bulkhead_new_routes):
+        from proxy.bulkhead import BulkheadConfigError, Bulkheads
+        from proxy.resync import resync_inventory
+
+        try:  # a per-route limit on a route neither app serves (a typo) would stop every worker
+            Bulkheads.from_settings(settings, known_routes=list(resync_inventory()))
+        except BulkheadConfigError as exc:
+            raise CommandError(f"bad settings: {exc}") from None
     configure_logging(os.environ.get("RESYNC_LOG_LEVEL", "INFO"))
     install_log_redaction()
     tune_server_process()
@@ -489,7 +537,7 @@ def _serve(args: argparse.Namespace) -> int:
         access_log=False,  # the proxy writes one structured access line per request
         lifespan="on",
         # Forwarded headers only from STRANGLER_FORWARDED_ALLOW_IPS; a bounded request head.
-        **uvicorn_options(ProxySettings()),
+        **uvicorn_options(settings),
     )
     return 0
 
@@ -586,6 +634,27 @@ def _db(args: argparse.Namespace) -> int:
 
 def _flags(args: argparse.Namespace) -> int:
     backend = _backend(args)
+    if args.action == "init":
+        body = backend.init()
+        what = "created" if body["created"] else "already exists:"
+        store_id, version = body["store_id"], body["version"]
+        print(f"flag store {body['store']} {what} store id {store_id}, version {version}")
+        return 0
+    if args.action == "identity":
+        _print_json(backend.identity())
+        return 0
+    if args.action == "adopt":
+        if not args.replaces:
+            raise CommandError(
+                "usage: flags adopt --replaces STORE_ID (the store id the proxies serve: "
+                "refused.serving_store_id in /_strangler/health)"
+            )
+        body = backend.adopt(args.replaces)
+        print(
+            f"flag store {body['store']} is now store id {body['store_id']} (version "
+            f"{body['version']}), replacing {body['replaces']}: proxies serving it take it"
+        )
+        return 0
     if args.action == "export":
         from proxy.flagfile import dump_flag_file
 
@@ -688,12 +757,22 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_plan_command(command)
 
-    flags = command("flags", _flags, "export the flag table to TOML, or import a TOML file")
-    flags.add_argument("action", choices=("export", "import"))
+    flags = command(
+        "flags",
+        _flags,
+        "create the flag store (init), show (identity) or adopt it, export or import TOML",
+    )
+    flags.add_argument("action", choices=("init", "identity", "adopt", "export", "import"))
     flags.add_argument("path", nargs="?", default=None)
     flags.add_argument("--reason", default=None)
     flags.add_argument(
         "--expected-version", type=int, default=None, help="import only at this table version"
+    )
+    flags.add_argument(
+        "--replaces",
+        default=None,
+        metavar="STORE_ID",
+        help="with adopt: the store id the running proxies serve (and refuse to leave)",
     )
 
     from proxy.traffic.commands import add_commands

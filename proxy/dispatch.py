@@ -12,6 +12,10 @@ body is streamed to the primary and not shadowed) and keep a bounded copy of the
 response while it streams to the client; once the primary is done, a :class:`ShadowJob` goes to
 the shadow runner, which decides (without waiting) whether to run the candidate.
 
+Bulkheads (``proxy.bulkhead``) bound each route's requests inside the side that serves it: under
+the limit a request goes in at once (a counter), over it the request waits a bounded time in a
+bounded queue, and is answered 503 by the proxy when neither frees a place.
+
 Captured requests (``proxy.traffic``: a capture policy names the route and the sample picked
 this request) are teed the same way, bounded by the route's capture body limit, and the
 exchange goes to the capture recorder's queue after the primary is done.
@@ -26,6 +30,7 @@ from typing import Any
 from structlog.contextvars import bind_contextvars, reset_contextvars
 
 from proxy.accesslog import AccessLog
+from proxy.bulkhead import Bulkheads
 from proxy.capture import ResponseRecorder
 from proxy.decide import LEGACY_ONLY, NEW_ONLY, SAFE_METHODS, Decision
 from proxy.inventory import LEGACY, NEW
@@ -46,7 +51,9 @@ class Dispatcher:
     """Route HTTP and WebSocket traffic between the legacy and the new app.
 
     ``table`` is replaced (one assignment) whenever the flag table changes; a request reads it
-    once, at its start.
+    once, at its start. ``bulkheads`` (:mod:`proxy.bulkhead`), when given, bounds how many
+    requests of a route are inside the side that serves it; a request it refuses is answered
+    503 by the proxy and counted with that side and status.
     """
 
     def __init__(
@@ -61,6 +68,7 @@ class Dispatcher:
         shadow_runner: Any = None,
         shadow_body_limit: int = 1024 * 1024,
         capture: Any = None,
+        bulkheads: Bulkheads | None = None,
         clock: Callable[[], float] = time.perf_counter,
     ) -> None:
         self.apps: dict[str, ASGIApp] = {LEGACY: legacy_app, NEW: new_app}
@@ -71,6 +79,7 @@ class Dispatcher:
         self.shadow_runner = shadow_runner
         self.shadow_body_limit = shadow_body_limit
         self.capture = capture
+        self.bulkheads = bulkheads
         self._clock = clock
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -92,6 +101,43 @@ class Dispatcher:
             decision = LEGACY_ONLY if forced == LEGACY else NEW_ONLY
         request_id = ensure_request_id(scope).decode("ascii")
         tokens = bind_contextvars(request_id=request_id)
+        side = decision.primary
+        bulkheads = self.bulkheads
+        if bulkheads is None:
+            await self._serve(scope, receive, send, entry, decision, started, request_id, tokens)
+            return
+        compartment = bulkheads.compartment(side, entry.label)
+        if compartment is None:
+            await self._serve(scope, receive, send, entry, decision, started, request_id, tokens)
+            return
+        if not compartment.try_enter():
+            refused = await compartment.enter()
+            if refused is not None:
+                try:
+                    bulkheads.rejected(compartment, refused)
+                    route_header = [h for h in entry.headers[side] if h[0] == b"x-route"]
+                    await bulkheads.refuse(compartment, scope, send, route_header)
+                finally:
+                    self._finish(scope, entry, side, 503, started, request_id, None)
+                    reset_contextvars(**tokens)
+                return
+        try:
+            await self._serve(scope, receive, send, entry, decision, started, request_id, tokens)
+        finally:
+            compartment.leave()
+
+    async def _serve(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        entry: RouteEntry,
+        decision: Decision,
+        started: float,
+        request_id: str,
+        tokens: Any,
+    ) -> None:
+        """Serve a request that may go in (its bulkhead, if any, has let it)."""
         capture = self.capture.sample(entry.key) if self.capture is not None else None
         if decision.shadow is not None and self.shadow_runner is not None:
             side = decision.primary

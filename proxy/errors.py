@@ -4,6 +4,7 @@
 ProxyError                          anything the proxy raises on purpose
  ├── StoreError                     the flag store failed to do what was asked
  │    ├── StoreUnavailable          the store cannot be reached (refused, dropped, timed out)
+ │    │    └── StoreMissing         reached, but the store is not there (no file, tables, keys)
  │    └── VersionConflict           a compare-and-set lost: the table moved since it was read
  ├── UnknownRoute                   a route key that is not in the route inventory or flag table
  ├── InvalidFlag (ValueError)       a mode, percent or route key that is not acceptable
@@ -47,6 +48,7 @@ __all__ = [
     "RejectedImport",
     "RulesError",
     "StoreError",
+    "StoreMissing",
     "StoreUnavailable",
     "UnknownRoute",
     "VersionConflict",
@@ -63,6 +65,22 @@ class StoreError(ProxyError):
 
 class StoreUnavailable(StoreError):
     """The flag store cannot be reached; callers keep the last table they had."""
+
+
+class StoreMissing(StoreUnavailable):
+    """The flag store does not exist (no SQLite file, no tables, no keys).
+
+    Only ``resync-strangler flags init`` (or a proxy's first start with its flag file) creates a
+    store; every other writer refuses, so a vanished store is never silently replaced by an
+    empty one. Callers that keep a last table keep it, as for any outage.
+    """
+
+    def __init__(self, store: object, detail: str = "does not exist") -> None:
+        super().__init__(
+            f"flag store {store} {detail}; create it with `resync-strangler flags init`"
+            " (or restore the store that was there)"
+        )
+        self.store = str(store)
 
 
 class VersionConflict(StoreError):

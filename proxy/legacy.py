@@ -7,11 +7,16 @@ loop, for two reasons:
 - **Abandoned downloads.** a2wsgi's pool thread iterates the WSGI response and nothing tells it
   when the client goes away: uvicorn's ``send`` silently drops messages for a closed connection,
   so a slow streamed response keeps its thread until the generator runs dry (forever, for an
-  endless stream), and a pool of N threads is exhausted by N abandoned downloads. Here, once a
-  response streams (a second chunk) and the request body has been read, a watcher waits on
-  ``receive()`` for ``http.disconnect``; from then on the thread's next hand-over raises
-  :class:`ClientDisconnected`, which ends the WSGI loop and calls the iterable's ``close()``
-  (PEP 3333), freeing the thread at the next chunk boundary.
+  endless stream), and a pool of N threads is exhausted by N abandoned downloads. Here, as soon
+  as a response has handed over its first chunk without being complete (it streams) and the
+  request body has been read, a watcher waits on ``receive()`` for ``http.disconnect``; from
+  then on the thread's next hand-over raises :class:`ClientDisconnected`, which ends the WSGI
+  loop and calls the iterable's ``close()`` (PEP 3333), freeing the thread at the next chunk
+  boundary: a client that leaves after the first chunk costs the thread until the second is
+  produced, never longer (a thread blocked on back-pressure is woken at once). A thread busy
+  inside the application's own code cannot be interrupted from outside; that is the one wait
+  left, the same a synchronous WSGI server has, which notices at its next write. ``disconnects``
+  counts the abandoned responses seen (``on_disconnect`` is told of each, for a metric).
 - **Cost per request.** a2wsgi blocks the thread on a round trip through the event loop for every
   message (start, each chunk, end). Here the thread posts messages without waiting (a semaphore
   bounds how many are in flight, which keeps back-pressure for slow clients), holds the start
@@ -29,6 +34,7 @@ import os
 import sys
 import threading
 from collections import deque
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -53,9 +59,16 @@ def _declares_body(scope: Scope) -> bool:
 class _Exchange:
     """One legacy request: the WSGI app in a pool thread, its messages handed to the loop."""
 
-    def __init__(self, app: Any, loop: asyncio.AbstractEventLoop, window: int) -> None:
+    def __init__(
+        self,
+        app: Any,
+        loop: asyncio.AbstractEventLoop,
+        window: int,
+        on_disconnect: Callable[[], None] | None = None,
+    ) -> None:
         self.app = app
         self.loop = loop
+        self._on_disconnect = on_disconnect
         # Written on the loop, read by the thread (and vice versa): single stores, GIL-atomic.
         self.client_gone = False
         self.body_read = False
@@ -111,7 +124,7 @@ class _Exchange:
                             failure = exc
                             self.client_gone = True
                     self._window.release()
-                    if self._chunks >= 2:
+                    if self._chunks:
                         self._watch(receive)
                 if work.done() and not self._pending:
                     break
@@ -137,8 +150,12 @@ class _Exchange:
         self._ready.set()
 
     def _watch(self, receive: Receive) -> None:
-        """Wait for ``http.disconnect`` once the response streams and the body is read."""
-        if self._watcher is None and self.body_read and self._chunks >= 2 and not self.finished:
+        """Wait for ``http.disconnect`` from the first chunk of a streaming response on.
+
+        Only once the request body is read (the app's reads own ``receive`` until then) and
+        while the response is not complete (a whole response in one chunk needs no watch).
+        """
+        if self._watcher is None and self.body_read and self._chunks and not self.finished:
             self._watcher = self.loop.create_task(self._wait_for_disconnect(receive))
 
     async def _wait_for_disconnect(self, receive: Receive) -> None:
@@ -146,6 +163,11 @@ class _Exchange:
             message = await receive()
             if message["type"] == "http.disconnect":
                 self.client_gone = True
+                # A thread waiting for room to hand a chunk over wakes now and sees the client
+                # gone, instead of waiting for the loop to drain messages nobody will read.
+                self._window.release(self._window_size)
+                if self._on_disconnect is not None and not self.finished:
+                    self._on_disconnect()
                 return
             # A bodiless request's empty body message: keep it for the app, should it ask.
             self._early = message
@@ -233,14 +255,25 @@ class LegacyWSGIApp(WSGIMiddleware):
     The loop runs the new app and every legacy request's I/O in one thread; at a saturated core
     the kernel shares it out per thread, so N busy legacy threads would otherwise leave the loop
     one share in N + 1.
+
+    ``disconnects`` counts the streamed responses whose client left before the end (each also
+    calls ``on_disconnect``, for a metric).
     """
 
     def __init__(
-        self, app: Any, *, threads: int = 32, send_queue_size: int = 10, nice: int = 0
+        self,
+        app: Any,
+        *,
+        threads: int = 32,
+        send_queue_size: int = 10,
+        nice: int = 0,
+        on_disconnect: Callable[[], None] | None = None,
     ) -> None:
         super().__init__(app, workers=threads, send_queue_size=send_queue_size)
         self.threads = threads
         self.nice = nice
+        self.disconnects = 0
+        self._on_disconnect_hook = on_disconnect
         if nice:
             # a2wsgi's pool has started no thread yet: replace it by one whose threads lower
             # their own priority as they start.
@@ -256,8 +289,15 @@ class LegacyWSGIApp(WSGIMiddleware):
         if scope["type"] != "http":
             await super().__call__(scope, receive, send)  # type: ignore[arg-type]
             return
-        exchange = _Exchange(self.app, asyncio.get_running_loop(), self.send_queue_size)
+        exchange = _Exchange(
+            self.app, asyncio.get_running_loop(), self.send_queue_size, self._disconnected
+        )
         await exchange.run(self.executor, scope, receive, send)
+
+    def _disconnected(self) -> None:
+        self.disconnects += 1
+        if self._on_disconnect_hook is not None:
+            self._on_disconnect_hook()
 
     def close(self) -> None:
         """Stop the thread pool; queued legacy work is cancelled, running work finishes."""

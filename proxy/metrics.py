@@ -46,6 +46,20 @@ class ProxyMetrics:
             "1 when the flag store answered the last time it was asked, else 0.",
             registry=self.registry,
         )
+        self.flag_store_rejected_total = Counter(
+            "strangler_flag_store_rejected_total",
+            "Flag tables the watcher refused and did not route by: version_rewound (the "
+            "version went backwards), store_replaced (another store id).",
+            ["reason"],
+            registry=self.registry,
+        )
+        for reason in ("version_rewound", "store_replaced"):  # exported at 0 from the start
+            self.flag_store_rejected_total.labels(reason)
+        self.flag_store_refusing = Gauge(
+            "strangler_flag_store_refusing",
+            "1 while the store's table is refused and the last good table is served, else 0.",
+            registry=self.registry,
+        )
         self.gc_frozen_objects = Gauge(
             "strangler_gc_frozen_objects",
             "Objects in the garbage collector's permanent generation (STRANGLER_GC_FREEZE).",
@@ -63,6 +77,12 @@ class ProxyMetrics:
             "Requests the proxy answered itself before any app: header_size (431), "
             "body_timeout (408).",
             ["reason"],
+            registry=self.registry,
+        )
+        self.legacy_disconnects_total = Counter(
+            "strangler_legacy_disconnects",
+            "Streamed legacy responses whose client left before the end (the WSGI iterable is "
+            "closed and its pool thread freed at the next chunk).",
             registry=self.registry,
         )
         self._counters: dict[tuple[str, str, int], object] = {}
@@ -86,6 +106,10 @@ class ProxyMetrics:
     def record_refused(self, reason: str) -> None:
         """Count one request refused by the proxy's own limits (``header_size``...)."""
         self.refused_total.labels(reason).inc()
+
+    def record_store_rejected(self, reason: str) -> None:
+        """Count one flag table the watcher refused (``version_rewound``, ``store_replaced``)."""
+        self.flag_store_rejected_total.labels(reason).inc()
 
     def record_shadow(self, route: str, result: str) -> None:
         """Count one shadow outcome: ``match``, ``mismatch``, ``error`` or ``dropped``."""

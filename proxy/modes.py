@@ -148,14 +148,25 @@ class FlagTable:
 
     version: int
     flags: Mapping[str, RouteFlag] = field(default_factory=dict)
+    #: The identity of the store the table was read from (a UUID written when the store was
+    #: created) and the identity it was declared to replace (``flags adopt``), when known.
+    store_id: str | None = field(default=None, compare=False)
+    replaces: str | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "flags", MappingProxyType(dict(self.flags)))
 
     @classmethod
-    def from_flags(cls, version: int, flags: Iterable[RouteFlag]) -> FlagTable:
+    def from_flags(
+        cls,
+        version: int,
+        flags: Iterable[RouteFlag],
+        *,
+        store_id: str | None = None,
+        replaces: str | None = None,
+    ) -> FlagTable:
         """Build a table from flags, keyed by their route."""
-        return cls(version, {flag.route: flag for flag in flags})
+        return cls(version, {flag.route: flag for flag in flags}, store_id, replaces)
 
     def get(self, route: str) -> RouteFlag | None:
         """Return the route's flag, or ``None`` when the table has none for it."""

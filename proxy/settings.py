@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-__all__ = ["DEFAULT_FLAG_FILE", "ProxySettings"]
+__all__ = ["DEFAULT_FLAG_FILE", "ProxySettings", "describe_settings_error"]
 
 DEFAULT_FLAG_FILE = Path(__file__).resolve().parent / "flags.toml"
 
@@ -26,6 +28,25 @@ class ProxySettings(BaseSettings):
     legacy_nice: int = Field(default=0, ge=0, le=19)
     # How many response messages a2wsgi may queue between the WSGI thread and the event loop.
     legacy_send_queue: int = Field(default=10, ge=1)
+    # Bulkheads (proxy.bulkhead): per route and side, at most so many requests inside the app at
+    # once; a request over the limit waits up to bulkhead_wait seconds in a queue of at most
+    # bulkhead_queue, then is answered 503 with Retry-After. Off: no limit anywhere.
+    bulkhead: bool = True
+    # Legacy: each route may use the pool but for a reserve kept for every other route. Unset,
+    # the reserve is max(min(4, threads // 2), ceil(threads / 4)) (8 of 32 threads: a cap of 24).
+    bulkhead_legacy_limit: int | None = Field(default=None, ge=1)
+    bulkhead_legacy_reserve: int | None = Field(default=None, ge=0)
+    # New side: 0 means no limit (the default: the async app is not bounded by a pool).
+    bulkhead_new_limit: int = Field(default=0, ge=0)
+    # Per-route limits: "METHOD /path=limit" pairs separated by commas, or a JSON object
+    # {"METHOD /path": limit}; 0 lifts the limit for that route.
+    bulkhead_legacy_routes: Annotated[dict[str, int], NoDecode] = Field(default_factory=dict)
+    bulkhead_new_routes: Annotated[dict[str, int], NoDecode] = Field(default_factory=dict)
+    # Waiters per route and side (unset: twice the legacy pool), and how long each may wait.
+    bulkhead_queue: int | None = Field(default=None, ge=0, le=100_000)
+    bulkhead_wait: float = Field(default=1.0, ge=0, le=60)
+    # The Retry-After (whole seconds) of a 503 from a full bulkhead.
+    bulkhead_retry_after: int = Field(default=1, ge=0, le=3600)
     served_by_headers: bool = True
     access_log: bool = True
     # Once started, move everything the apps built at import and startup into the collector's
@@ -81,6 +102,92 @@ class ProxySettings(BaseSettings):
     # Exchanges waiting for the capture writer; beyond that they are dropped and counted.
     capture_queue: int = Field(default=1024, ge=1)
 
+    @field_validator("bulkhead_legacy_routes", "bulkhead_new_routes", mode="before")
+    @classmethod
+    def _parse_route_limits(cls, value: object) -> object:
+        """Read ``GET /a=4, POST /b=2`` or ``{"GET /a": 4}``; empty means no per-route limit."""
+        if value is None:
+            return {}
+        if not isinstance(value, str):
+            return value
+        text = value.strip()
+        if not text:
+            return {}
+        if text.startswith("{"):
+            try:
+                return json.loads(text)
+            except ValueError as exc:
+                raise ValueError(f"not a JSON object of route limits: {exc}") from None
+        limits: dict[str, str] = {}
+        for item in text.split(","):
+            if not item.strip():
+                continue
+            route, equals, limit = item.rpartition("=")
+            if not equals:
+                raise ValueError(
+                    f'{item.strip()!r} is not "METHOD /path=limit" (e.g. "GET /api/v1/agents=8")'
+                )
+            limits[route.strip()] = limit.strip()
+        return limits
+
+    @field_validator("bulkhead_legacy_routes", "bulkhead_new_routes")
+    @classmethod
+    def _route_limits(cls, value: dict[str, int]) -> dict[str, int]:
+        """Keys are route keys (``"GET /api/v1/agents"``), limits whole numbers from 0."""
+        checked: dict[str, int] = {}
+        for key, limit in value.items():
+            method, _, path = key.strip().partition(" ")
+            if not method.isalpha() or not method.isupper() or not path.startswith("/"):
+                raise ValueError(f'{key!r} is not a route key like "GET /api/v1/agents"')
+            if limit < 0:
+                raise ValueError(f"{key!r}: the limit must be 0 (no limit) or more, not {limit}")
+            checked[f"{method} {path.strip()}"] = limit
+        return checked
+
+    @model_validator(mode="after")
+    def _bulkheads_fit_the_pool(self) -> ProxySettings:
+        """A legacy limit or reserve that the pool cannot honour is a configuration error."""
+        threads = self.legacy_threads
+        if self.bulkhead_legacy_limit is not None and self.bulkhead_legacy_reserve is not None:
+            raise ValueError(
+                "set STRANGLER_BULKHEAD_LEGACY_LIMIT or STRANGLER_BULKHEAD_LEGACY_RESERVE, not both"
+            )
+        if self.bulkhead_legacy_limit is not None and self.bulkhead_legacy_limit > threads:
+            raise ValueError(
+                f"STRANGLER_BULKHEAD_LEGACY_LIMIT ({self.bulkhead_legacy_limit}) exceeds "
+                f"STRANGLER_LEGACY_THREADS ({threads})"
+            )
+        if self.bulkhead_legacy_reserve is not None and self.bulkhead_legacy_reserve >= threads:
+            raise ValueError(
+                f"STRANGLER_BULKHEAD_LEGACY_RESERVE ({self.bulkhead_legacy_reserve}) must be "
+                f"below STRANGLER_LEGACY_THREADS ({threads}): every route needs one thread"
+            )
+        for key, limit in self.bulkhead_legacy_routes.items():
+            if limit > threads:
+                raise ValueError(
+                    f"STRANGLER_BULKHEAD_LEGACY_ROUTES: {key!r} has a limit of {limit}, above "
+                    f"STRANGLER_LEGACY_THREADS ({threads})"
+                )
+        return self
+
+    @property
+    def legacy_route_limit(self) -> int:
+        """The concurrency limit of a legacy route without its own (the pool minus a reserve)."""
+        threads = self.legacy_threads
+        if self.bulkhead_legacy_limit is not None:
+            return self.bulkhead_legacy_limit
+        reserve = self.bulkhead_legacy_reserve
+        if reserve is None:
+            reserve = max(min(4, threads // 2), -(-threads // 4))
+        return max(1, threads - reserve)
+
+    @property
+    def bulkhead_queue_size(self) -> int:
+        """Requests that may wait for a full route (per route and side)."""
+        if self.bulkhead_queue is not None:
+            return self.bulkhead_queue
+        return 2 * self.legacy_threads
+
     @field_validator("forwarded_allow_ips", mode="before")
     @classmethod
     def _normalise_addresses(cls, value: object) -> object:
@@ -111,3 +218,17 @@ class ProxySettings(BaseSettings):
         if isinstance(value, str) and not value.strip():
             return None
         return value
+
+
+def describe_settings_error(exc: Exception) -> str:
+    """One line per bad value, naming its ``STRANGLER_*`` variable (for a startup error)."""
+    errors = getattr(exc, "errors", None)
+    if not callable(errors):
+        return str(exc)
+    lines = []
+    for error in errors():
+        where = ".".join(str(part) for part in error.get("loc", ()))
+        name = f"STRANGLER_{where.split('.')[0].upper()}" if where else "settings"
+        message = str(error.get("msg", "invalid")).removeprefix("Value error, ")
+        lines.append(f"{name}: {message}")
+    return "; ".join(lines)

@@ -6,6 +6,15 @@ compiled route table in one assignment. When the store cannot be reached it keep
 table, logs ``flag_store_unreachable`` once per outage, retries with backoff and logs
 ``flag_store_recovered`` when the store answers again. Nothing it meets is allowed to end the
 worker: every failure is logged and retried.
+
+It also refuses a table it must not trust: one whose version went backwards
+(``version_rewound``: an older copy of the store) or whose store id changed (``store_replaced``:
+another, or a fresh, store in its place). It keeps the last good table, logs
+``flag_table_refused`` once per refused table, and says so in :attr:`FlagWatcher.refusal`
+(health) and through ``on_refused``/``on_refusing`` (metrics). It resumes by itself when the store
+it served comes back (same id, version not lower), and takes another store only when that store
+was declared to replace the one it serves (``resync-strangler flags adopt --replaces ID``) or
+after a restart.
 """
 
 from __future__ import annotations
@@ -21,9 +30,11 @@ import structlog
 
 from proxy.errors import StoreError
 from proxy.modes import FlagTable
-from proxy.stores.base import FlagStore
+from proxy.stores.base import FlagStore, StoreIdentity
 
-__all__ = ["FlagWatcher"]
+__all__ = ["REFUSAL_REASONS", "FlagWatcher"]
+
+REFUSAL_REASONS = ("version_rewound", "store_replaced")
 
 log = structlog.get_logger("proxy.watcher")
 
@@ -57,12 +68,20 @@ class FlagWatcher:
         on_health: Callable[[bool], None] | None = None,
         on_version: Callable[[int], None] | None = None,
         bootstrap: Callable[[FlagStore], Awaitable[object]] | None = None,
+        on_refused: Callable[[str], None] | None = None,
+        on_refusing: Callable[[bool], None] | None = None,
     ) -> None:
         self.store = store
         self._bootstrap = bootstrap
         self._on_table = on_table
         self._on_health = on_health
         self._on_version = on_version
+        self._on_refused = on_refused
+        self._on_refusing = on_refusing
+        #: Why the store's current table is refused (``None`` while it is served): reason,
+        #: the refused store id and version, and the store id and version still served.
+        self.refusal: dict[str, object] | None = None
+        self._refused_identity: StoreIdentity | None = None
         self.check_interval = check_interval
         self.max_backoff = max_backoff
         self.table: FlagTable | None = None
@@ -108,19 +127,89 @@ class FlagWatcher:
     ) -> None:
         await self.stop()
 
+    @property
+    def store_id(self) -> str | None:
+        """The id of the store whose table is in use, ``None`` before the first load."""
+        return self.table.store_id if self.table is not None else None
+
     async def refresh(self) -> bool:
         """Ask the store now and apply a new table if there is one; return whether it answered."""
         async with self._lock:
             try:
                 await self._run_bootstrap()
-                version = await self.store.version()
-                if self.table is None or version != self.table.version:
-                    self._apply(await self.store.load())
+                identity = await self.store.identity()
+                if identity == self._refused_identity:
+                    pass  # the table refused last time, unchanged: keep refusing, quietly
+                elif (
+                    self.table is None
+                    or identity.version != self.table.version
+                    or identity.store_id != self.table.store_id
+                ):
+                    self._consider(await self.store.load())
+                else:
+                    self._resume()
             except Exception as exc:  # any failure means "keep the last table"
                 self._mark_down(exc)
                 return False
             self._mark_up()
             return True
+
+    def _consider(self, table: FlagTable) -> bool:
+        """Apply ``table`` unless it must be refused (rewound, or from another store)."""
+        current = self.table
+        if current is None:
+            self._apply(table)
+            return True
+        if table.store_id != current.store_id:
+            if table.replaces is None or table.replaces != current.store_id:
+                self._refuse("store_replaced", table)
+                return False
+            log.warning(
+                "flag_store_adopted",
+                store=repr(self.store),
+                store_id=table.store_id,
+                replaces=table.replaces,
+                version=table.version,
+                previous=current.version,
+            )
+        elif table.version < current.version:
+            self._refuse("version_rewound", table)
+            return False
+        self._apply(table)
+        return True
+
+    def _refuse(self, reason: str, table: FlagTable) -> None:
+        identity = StoreIdentity(table.store_id, table.version, table.replaces)
+        if identity == self._refused_identity:
+            return
+        self._refused_identity = identity
+        self.refusal = {
+            "reason": reason,
+            "store_id": table.store_id,
+            "version": table.version,
+            "serving_store_id": self.store_id,
+            "serving_version": self.version,
+        }
+        log.error("flag_table_refused", store=repr(self.store), **self.refusal)
+        if self._on_refused is not None:
+            self._call_hook(self._on_refused, reason)
+        if self._on_refusing is not None:
+            self._call_hook(self._on_refusing, True)
+
+    def _resume(self) -> None:
+        if self.refusal is None:
+            return
+        log.warning(
+            "flag_store_resumed",
+            store=repr(self.store),
+            store_id=self.store_id,
+            version=self.version,
+            refused=self.refusal["reason"],
+        )
+        self.refusal = None
+        self._refused_identity = None
+        if self._on_refusing is not None:
+            self._call_hook(self._on_refusing, False)
 
     async def _run_bootstrap(self) -> None:
         bootstrap = self._bootstrap
@@ -142,6 +231,8 @@ class FlagWatcher:
         """
         if self.table is not None and table.version <= self.table.version:
             return False
+        if self.table is not None and table.store_id != self.table.store_id:
+            return False  # written to a store this worker does not serve: the watcher decides
         self._apply(table)
         return True
 
@@ -168,7 +259,14 @@ class FlagWatcher:
     def _apply(self, table: FlagTable) -> None:
         previous = self.version
         self.table = table
-        log.info("flag_table_loaded", version=table.version, previous=previous, routes=len(table))
+        log.info(
+            "flag_table_loaded",
+            version=table.version,
+            previous=previous,
+            routes=len(table),
+            store_id=table.store_id,
+        )
+        self._resume()
         try:
             self._on_table(table)
         except Exception:
@@ -214,7 +312,10 @@ class FlagWatcher:
                 self._call_hook(self._on_health, up)
 
     @staticmethod
-    def _call_hook(hook: Callable[[bool], None] | Callable[[int], None], value: object) -> None:
+    def _call_hook(
+        hook: Callable[[bool], None] | Callable[[int], None] | Callable[[str], None],
+        value: object,
+    ) -> None:
         try:
             hook(value)  # type: ignore[arg-type]
         except Exception:

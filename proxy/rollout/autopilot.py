@@ -28,7 +28,7 @@ from typing import Any
 
 import structlog
 
-from proxy.errors import InvalidFlag, StoreError, VersionConflict
+from proxy.errors import InvalidFlag, StoreError, StoreMissing, StoreUnavailable, VersionConflict
 from proxy.modes import FlagChange, FlagTable, Mode
 from proxy.rollout.gates import FAIL, PASS, Verdict, judge
 from proxy.rollout.measure import MeasuredStats, SideWindow, route_payload, window_between
@@ -60,6 +60,10 @@ def _on_step(table: FlagTable, route: str, step: Step) -> bool:
     return step.mode is not Mode.CANARY or flag.percent == step.percent
 
 
+class FlagStoreRefused(StoreUnavailable):
+    """The flag store answers, but with a table this proxy refuses (rewound or replaced)."""
+
+
 class Autopilot:
     """One worker's share of the autopilot (see the module docstring)."""
 
@@ -76,6 +80,7 @@ class Autopilot:
         notifier: WebhookNotifier | None = None,
         on_table: Callable[[FlagTable], object] | None = None,
         worker_id: str | None = None,
+        refusal: Callable[[], object] | None = None,
     ) -> None:
         self.store = store
         self.rollout = rollout
@@ -86,6 +91,9 @@ class Autopilot:
         self.lease_ttl = lease_ttl
         self.notifier = notifier
         self.on_table = on_table
+        # What this worker's flag watcher refuses (None while it serves the store's table): the
+        # autopilot writes no flag into a store the proxy does not route by.
+        self.refusal = refusal
         self.worker_id = worker_id or f"{os.uname().nodename}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.leader = False
         self.term = 0
@@ -119,12 +127,19 @@ class Autopilot:
             try:
                 await self.tick()
                 self.last_error = None
+                self.metrics.store_refused.set(0)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # the autopilot must outlive any failure; say so once
                 message = f"{type(exc).__name__}: {exc}"
+                refused = isinstance(exc, StoreMissing | FlagStoreRefused)
+                self.metrics.store_refused.set(1 if refused else 0)
                 if message != self.last_error:
-                    log.warning("autopilot_tick_failed", error=message, worker=self.worker_id)
+                    log.warning(
+                        "autopilot_store_refused" if refused else "autopilot_tick_failed",
+                        error=message,
+                        worker=self.worker_id,
+                    )
                 self.last_error = message
             await asyncio.sleep(max(0.0, self.interval - (time.monotonic() - started)))
 
@@ -155,6 +170,9 @@ class Autopilot:
         if not any(d.body.get("state", {}).get("status") == RUNNING for d in documents):
             return
         figures = await self.rollout.collect(max_age=FIGURES_MAX_AGE)
+        refusal = self.refusal() if self.refusal is not None else None
+        if refusal is not None:
+            raise FlagStoreRefused(f"the proxy refuses the flag store's table: {refusal}")
         table = await self.store.load()
         for document in documents:
             try:

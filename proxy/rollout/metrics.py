@@ -28,6 +28,12 @@ class RolloutMetrics:
             "1 while this worker holds the autopilot lease (drives the plans), else 0.",
             registry=registry,
         )
+        self.store_refused = Gauge(
+            "strangler_autopilot_store_refused",
+            "1 while the autopilot changes no flag because the flag store is missing or its "
+            "table is refused by this proxy, else 0.",
+            registry=registry,
+        )
         self.notifications_total = Counter(
             "strangler_autopilot_notifications_total",
             "Webhook notifications by result (sent, failed, dropped).",

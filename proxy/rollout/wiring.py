@@ -110,6 +110,7 @@ def attach_rollout(proxy: StranglerProxy) -> Rollout:
         lease_ttl=settings.autopilot_lease_ttl,
         notifier=notifier,
         on_table=proxy.watcher.offer,
+        refusal=lambda: proxy.watcher.refusal,
     )
     control = PlanControl(
         proxy.store,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import uuid
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -26,8 +27,10 @@ from proxy.modes import FlagChange, FlagEvent, FlagTable, RouteFlag
 __all__ = [
     "FlagStore",
     "PlannedChange",
+    "StoreIdentity",
     "VersionCallback",
     "check_page",
+    "new_store_id",
     "plan_changes",
     "retry_once_if_unavailable",
     "utc_now",
@@ -66,6 +69,28 @@ async def retry_once_if_unavailable(operation: Callable[[], Awaitable[T]]) -> T:
         return await operation()
     except StoreUnavailable:
         return await operation()
+
+
+def new_store_id() -> str:
+    """A fresh store identity (written once, when a store is created or adopted)."""
+    return str(uuid.uuid4())
+
+
+@dataclass(frozen=True, slots=True)
+class StoreIdentity:
+    """Which store this is and at which version: what a watcher checks before it loads.
+
+    ``store_id`` is a UUID written when the store was created (``None`` only for a store made
+    before identities existed and never opened since); ``replaces`` is the id the store was
+    declared to succeed by ``resync-strangler flags adopt``.
+    """
+
+    store_id: str | None
+    version: int
+    replaces: str | None = None
+
+    def as_json(self) -> dict[str, object]:
+        return {"store_id": self.store_id, "version": self.version, "replaces": self.replaces}
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,7 +160,34 @@ class FlagStore(ABC):
 
     @abstractmethod
     async def open(self) -> None:
-        """Connect and create the store's tables or keys when they are missing."""
+        """Connect; never create the store.
+
+        Raises :class:`~proxy.errors.StoreMissing` when the store does not exist (the
+        connection is kept: :meth:`create` may follow) and
+        :class:`~proxy.errors.StoreUnavailable` when it cannot be reached. A store made before
+        store identities existed gets its identity here.
+        """
+
+    @abstractmethod
+    async def create(self) -> bool:
+        """Open and create the store (tables or keys, a new identity) if it does not exist.
+
+        Returns whether it was created; an existing store is left as it is. Only explicit
+        commands (``resync-strangler flags init``) and a proxy's first start with its flag
+        file call this: every other writer refuses a missing store.
+        """
+
+    @abstractmethod
+    async def identity(self) -> StoreIdentity:
+        """Return the store's identity and version in one read (what watchers poll)."""
+
+    @abstractmethod
+    async def adopt(self, replaces: str) -> StoreIdentity:
+        """Give the store a new identity declared to replace the store ``replaces``.
+
+        Watchers serving ``replaces`` accept this store at whatever version it is: the
+        operator's explicit word that this store is now the one to serve.
+        """
 
     @abstractmethod
     async def close(self) -> None:

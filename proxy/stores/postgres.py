@@ -1,12 +1,14 @@
 """Keep the flag table in PostgreSQL: three tables of its own, LISTEN/NOTIFY for changes.
 
-The tables (``strangler_state``, ``strangler_flags``, ``strangler_events``) are created when
-missing and belong to the proxy, not to the application's Alembic schema: the proxy is generic
-and may share a database with any app. A change locks the single state row (``FOR UPDATE``), so
-writers queue instead of retrying, and bumps it with ``UPDATE ... WHERE version = $1``; the
-``NOTIFY strangler_flags, '<version>'`` it sends is delivered at commit. Each subscriber LISTENs
-on a dedicated connection that it re-opens when it drops, and polls the version as a safety net
-for notifications sent while it was reconnecting.
+The tables (``strangler_state``, ``strangler_flags``, ``strangler_events``) are created only by
+:meth:`PostgresFlagStore.create` (``resync-strangler flags init``, a proxy's first start with its
+flag file); missing tables are a missing store that every writer refuses. They belong to the
+proxy, not to the application's Alembic schema: the proxy is generic and may share a database
+with any app. A change locks the single state row (``FOR UPDATE``), so writers queue instead of
+retrying, and bumps it with ``UPDATE ... WHERE version = $1``; the ``NOTIFY strangler_flags,
+'<version>'`` it sends is delivered at commit. Each subscriber LISTENs on a dedicated connection
+that it re-opens when it drops, and polls the version as a safety net for notifications sent
+while it was reconnecting.
 """
 
 from __future__ import annotations
@@ -20,12 +22,14 @@ from urllib.parse import urlsplit
 import asyncpg
 import structlog
 
-from proxy.errors import StoreError, StoreUnavailable, VersionConflict
+from proxy.errors import StoreError, StoreMissing, StoreUnavailable, VersionConflict
 from proxy.modes import FlagChange, FlagEvent, FlagTable, Mode, RouteFlag
 from proxy.stores.base import (
     FlagStore,
+    StoreIdentity,
     VersionCallback,
     check_page,
+    new_store_id,
     plan_changes,
     retry_once_if_unavailable,
     utc_now,
@@ -44,9 +48,12 @@ _SCHEMA_LOCK_KEY = 0x5354524E  # "STRN"
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS strangler_state (
     id smallint PRIMARY KEY CHECK (id = 1),
-    version bigint NOT NULL
+    version bigint NOT NULL,
+    store_id text,
+    replaces text
 );
-INSERT INTO strangler_state (id, version) VALUES (1, 0) ON CONFLICT (id) DO NOTHING;
+ALTER TABLE strangler_state ADD COLUMN IF NOT EXISTS store_id text;
+ALTER TABLE strangler_state ADD COLUMN IF NOT EXISTS replaces text;
 CREATE TABLE IF NOT EXISTS strangler_flags (
     route text PRIMARY KEY,
     mode text NOT NULL,
@@ -104,7 +111,6 @@ class PostgresFlagStore(FlagStore):
         self.keepalive_interval = keepalive_interval
         self.max_connections = max_connections
         self._pool: asyncpg.Pool | None = None
-        self._ready = False  # the pool exists and the schema has been created
         self._wanted = False  # open() was called and close() was not: retry a failed open
 
     def __repr__(self) -> str:
@@ -113,31 +119,86 @@ class PostgresFlagStore(FlagStore):
 
     async def open(self) -> None:
         self._wanted = True
-        await self._prepare()
+        await self._ensure_pool()
+        async with self._connection() as conn:
+            await self._upgrade_identity(conn)
 
-    async def _prepare(self) -> None:
-        """Create the pool and the tables; failures leave the store to try again on next use."""
+    async def create(self) -> bool:
+        self._wanted = True
+        await self._ensure_pool()
+        async with self._connection() as conn, conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock($1)", _SCHEMA_LOCK_KEY)
+            await conn.execute(SCHEMA)
+            status = await conn.execute(
+                "INSERT INTO strangler_state (id, version, store_id) VALUES (1, 0, $1)"
+                " ON CONFLICT (id) DO NOTHING",
+                new_store_id(),
+            )
+            await conn.execute(
+                "UPDATE strangler_state SET store_id = $1 WHERE id = 1 AND store_id IS NULL",
+                new_store_id(),
+            )
+        return bool(status == "INSERT 0 1")
+
+    async def identity(self) -> StoreIdentity:
+        return await retry_once_if_unavailable(self._current_identity)
+
+    async def _current_identity(self) -> StoreIdentity:
+        async with self._connection() as conn:
+            return await self._identity(conn)
+
+    async def adopt(self, replaces: str) -> StoreIdentity:
+        async with self._connection() as conn, conn.transaction():
+            await self._identity(conn, lock=True)
+            await conn.execute(
+                "UPDATE strangler_state SET store_id = $1, replaces = $2 WHERE id = 1",
+                new_store_id(),
+                replaces,
+            )
+            identity = await self._identity(conn)
+            await conn.execute("SELECT pg_notify($1, $2)", CHANNEL, str(identity.version))
+        return identity
+
+    async def _upgrade_identity(self, conn: Any) -> None:
+        """Check the tables exist; give a store made before identities its identity."""
         try:
-            if self._pool is None:
-                self._pool = await asyncpg.create_pool(
-                    self.url,
-                    min_size=1,
-                    max_size=self.max_connections,
-                    timeout=self.timeout,
-                    command_timeout=self.timeout,
-                    server_settings={"application_name": "strangler-flags"},
-                )
-            async with self._pool.acquire(timeout=self.timeout) as conn, conn.transaction():
-                await conn.execute("SELECT pg_advisory_xact_lock($1)", _SCHEMA_LOCK_KEY)
-                await conn.execute(SCHEMA)
+            store_id = await conn.fetchval("SELECT store_id FROM strangler_state WHERE id = 1")
+        except asyncpg.exceptions.UndefinedColumnError:
+            store_id = None
+        if store_id is not None:
+            return
+        async with conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock($1)", _SCHEMA_LOCK_KEY)
+            await conn.execute(
+                "ALTER TABLE strangler_state ADD COLUMN IF NOT EXISTS store_id text;"
+                " ALTER TABLE strangler_state ADD COLUMN IF NOT EXISTS replaces text"
+            )
+            await self._identity(conn)  # no state row: not a store
+            await conn.execute(
+                "UPDATE strangler_state SET store_id = $1 WHERE id = 1 AND store_id IS NULL",
+                new_store_id(),
+            )
+
+    async def _ensure_pool(self) -> None:
+        """Create the pool; failures leave the store to try again on next use."""
+        if self._pool is not None:
+            return
+        try:
+            self._pool = await asyncpg.create_pool(
+                self.url,
+                min_size=1,
+                max_size=self.max_connections,
+                timeout=self.timeout,
+                command_timeout=self.timeout,
+                server_settings={"application_name": "strangler-flags"},
+            )
         except _UNAVAILABLE as exc:
             raise StoreUnavailable(f"{self!r} unreachable: {exc}") from exc
         except asyncpg.PostgresError as exc:
             raise StoreError(f"{self!r} failed: {exc}") from exc
-        self._ready = True
 
     async def close(self) -> None:
-        self._ready = self._wanted = False
+        self._wanted = False
         pool, self._pool = self._pool, None
         if pool is not None:
             try:
@@ -153,9 +214,14 @@ class PostgresFlagStore(FlagStore):
             self._connection() as conn,
             conn.transaction(isolation="repeatable_read", readonly=True),
         ):
-            version = await self._version(conn)
+            identity = await self._identity(conn)
             rows = await conn.fetch(f"SELECT {_FLAG_COLUMNS} FROM strangler_flags")  # noqa: S608  # constant columns
-        return FlagTable.from_flags(version, (_flag_from_row(row) for row in rows))
+        return FlagTable.from_flags(
+            identity.version,
+            (_flag_from_row(row) for row in rows),
+            store_id=identity.store_id,
+            replaces=identity.replaces,
+        )
 
     async def version(self) -> int:
         return await retry_once_if_unavailable(self._current_version)
@@ -185,7 +251,8 @@ class PostgresFlagStore(FlagStore):
         expected_version: int | None,
     ) -> FlagTable:
         async with self._connection() as conn, conn.transaction():
-            version = await self._version(conn, lock=True)
+            identity = await self._identity(conn, lock=True)
+            version = identity.version
             if expected_version is not None and version != expected_version:
                 raise VersionConflict(expected_version, version)
             rows = await conn.fetch(f"SELECT {_FLAG_COLUMNS} FROM strangler_flags")  # noqa: S608  # constant columns
@@ -193,7 +260,7 @@ class PostgresFlagStore(FlagStore):
             at = utc_now()
             planned = plan_changes(current, changes, actor=actor, at=at)
             if not planned:
-                return FlagTable(version, current)
+                return FlagTable(version, current, identity.store_id, identity.replaces)
             status = await conn.execute(
                 "UPDATE strangler_state SET version = version + 1 WHERE id = 1 AND version = $1",
                 version,
@@ -232,7 +299,7 @@ class PostgresFlagStore(FlagStore):
             await conn.execute("SELECT pg_notify($1, $2)", CHANNEL, str(new_version))
             for item in planned:
                 current[item.flag.route] = item.flag
-        return FlagTable(new_version, current)
+        return FlagTable(new_version, current, identity.store_id, identity.replaces)
 
     async def events(
         self, *, limit: int = 50, offset: int = 0, route: str | None = None
@@ -335,11 +402,11 @@ class PostgresFlagStore(FlagStore):
     @contextlib.asynccontextmanager
     async def _connection(self) -> AsyncIterator[Any]:
         """Yield a pooled connection, turning driver failures into the proxy's store errors."""
-        if not self._ready:
-            if not self._wanted:
-                raise StoreUnavailable(f"{self!r} is not open")
+        if not self._wanted:
+            raise StoreUnavailable(f"{self!r} is not open")
+        if self._pool is None:
             # open() failed earlier (the proxy starts anyway, fail-static): try it again now.
-            await self._prepare()
+            await self._ensure_pool()
         pool = self._pool
         assert pool is not None
         try:
@@ -353,16 +420,24 @@ class PostgresFlagStore(FlagStore):
                     raise
         except _UNAVAILABLE as exc:
             raise StoreUnavailable(f"{self!r} unreachable: {exc}") from exc
+        except asyncpg.exceptions.UndefinedTableError as exc:
+            raise StoreMissing(self, "has no flag tables") from exc
         except asyncpg.PostgresError as exc:
             raise StoreError(f"{self!r} failed: {exc}") from exc
 
-    @staticmethod
-    async def _version(conn: Any, *, lock: bool = False) -> int:
+    async def _version(self, conn: Any, *, lock: bool = False) -> int:
         sql = "SELECT version FROM strangler_state WHERE id = 1"
         version = await conn.fetchval(sql + (" FOR UPDATE" if lock else ""))
         if version is None:
-            raise StoreError("flag store has no version row (not initialised)")
+            raise StoreMissing(self, "has no version row (not initialised)")
         return int(version)
+
+    async def _identity(self, conn: Any, *, lock: bool = False) -> StoreIdentity:
+        sql = "SELECT version, store_id, replaces FROM strangler_state WHERE id = 1"
+        row = await conn.fetchrow(sql + (" FOR UPDATE" if lock else ""))
+        if row is None:
+            raise StoreMissing(self, "has no version row (not initialised)")
+        return StoreIdentity(row["store_id"], int(row["version"]), row["replaces"])
 
 
 def _discard_connection(attempt: asyncio.Future[Any]) -> None:

@@ -4,6 +4,8 @@ Keys (``strangler`` is the default prefix)::
 
     strangler:flags            hash   route -> JSON {mode, percent, dry_run, updated_at, updated_by}
     strangler:version          string the table's version
+    strangler:store_id         string the store's identity (a UUID written at creation)
+    strangler:replaces         string the identity ``flags adopt`` declared it replaces
     strangler:events           list   every event as JSON, newest first
     strangler:events:<route>   list   the same, for one route
     strangler:event_seq        string last event id handed out
@@ -13,6 +15,8 @@ change, then ``MULTI``/``EXEC`` the writes together with ``PUBLISH strangler:fla
 ``EXEC`` fails if another writer got in between, and the change is planned again (or a
 :class:`~proxy.errors.VersionConflict` is raised when the caller asked for a specific version).
 Pub/sub messages are lost while a subscriber reconnects, so subscribers also poll the version.
+Only :meth:`RedisFlagStore.create` writes the version and identity keys; without them (a flushed
+or evicted database, another prefix) the store is missing and every writer refuses it.
 """
 
 from __future__ import annotations
@@ -33,12 +37,14 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError, WatchError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from proxy.errors import StoreError, StoreUnavailable, VersionConflict
+from proxy.errors import StoreError, StoreMissing, StoreUnavailable, VersionConflict
 from proxy.modes import FlagChange, FlagEvent, FlagTable, Mode, RouteFlag
 from proxy.stores.base import (
     FlagStore,
+    StoreIdentity,
     VersionCallback,
     check_page,
+    new_store_id,
     plan_changes,
     retry_once_if_unavailable,
     utc_now,
@@ -49,6 +55,20 @@ __all__ = ["RedisFlagStore"]
 log = structlog.get_logger("proxy.stores.redis")
 
 MAX_RECONNECT_BACKOFF = 5.0
+
+# KEYS: version, store_id. ARGV: a new id. Create both when neither exists (returns 1); give a
+# store made before identities (a version, no id) its id (returns 0). One atomic step.
+_CREATE = """
+if redis.call('exists', KEYS[1]) == 0 and redis.call('exists', KEYS[2]) == 0 then
+  redis.call('set', KEYS[2], ARGV[1])
+  redis.call('set', KEYS[1], 0)
+  return 1
+end
+if redis.call('exists', KEYS[1]) == 1 then
+  redis.call('set', KEYS[2], ARGV[1], 'NX')
+end
+return 0
+"""
 
 
 class RedisFlagStore(FlagStore):
@@ -68,6 +88,8 @@ class RedisFlagStore(FlagStore):
         self.socket_timeout = socket_timeout
         self.flags_key = f"{prefix}:flags"
         self.version_key = f"{prefix}:version"
+        self.store_id_key = f"{prefix}:store_id"
+        self.replaces_key = f"{prefix}:replaces"
         self.events_key = f"{prefix}:events"
         self.sequence_key = f"{prefix}:event_seq"
         self.channel = f"{prefix}:flags"
@@ -96,6 +118,46 @@ class RedisFlagStore(FlagStore):
         return f"{self.events_key}:{route}"
 
     async def open(self) -> None:
+        client = self._connect()
+        async with self._translate():
+            version, store_id = await client.mget(self.version_key, self.store_id_key)
+            if version is None:
+                raise StoreMissing(self, "has no version key")
+            if store_id is None:  # a store made before identities: give it one
+                await client.set(self.store_id_key, new_store_id(), nx=True)
+
+    async def create(self) -> bool:
+        client = self._connect()
+        async with self._translate():
+            created = await client.eval(
+                _CREATE, 2, self.version_key, self.store_id_key, new_store_id()
+            )
+        return bool(int(created))
+
+    async def identity(self) -> StoreIdentity:
+        async with self._translate() as client:
+            version, store_id, replaces = await client.mget(
+                self.version_key, self.store_id_key, self.replaces_key
+            )
+        return StoreIdentity(_text(store_id), self._version(version), _text(replaces))
+
+    async def adopt(self, replaces: str) -> StoreIdentity:
+        async with self._translate() as client, client.pipeline(transaction=True) as pipe:
+            while True:
+                try:
+                    await pipe.watch(self.version_key, self.store_id_key)
+                    version = self._version(await pipe.get(self.version_key))
+                    pipe.multi()
+                    pipe.set(self.store_id_key, new_store_id())
+                    pipe.set(self.replaces_key, replaces)
+                    pipe.publish(self.channel, str(version))
+                    await pipe.execute()
+                    break
+                except WatchError:
+                    continue
+        return await self.identity()
+
+    def _connect(self) -> aioredis.Redis:
         if self._client is None:
             self._client = aioredis.Redis.from_url(
                 self.url,
@@ -107,8 +169,7 @@ class RedisFlagStore(FlagStore):
                 # watcher retries on its own schedule, so fail fast and let it.
                 retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), retries=2),
             )
-        async with self._translate():
-            await self._client.set(self.version_key, 0, nx=True)
+        return self._client
 
     async def close(self) -> None:
         client, self._client = self._client, None
@@ -120,14 +181,21 @@ class RedisFlagStore(FlagStore):
 
     async def _load(self) -> FlagTable:
         async with self._translate() as client, client.pipeline(transaction=True) as pipe:
-            pipe.get(self.version_key)
+            pipe.mget(self.version_key, self.store_id_key, self.replaces_key)
             pipe.hgetall(self.flags_key)
-            version, raw = await pipe.execute()
-        return FlagTable.from_flags(_version(version), _decode_flags(raw))
+            (version, store_id, replaces), raw = await pipe.execute()
+        return FlagTable.from_flags(
+            self._version(version), _decode_flags(raw), store_id=store_id, replaces=replaces
+        )
 
     async def version(self) -> int:
         async with self._translate() as client:
-            return _version(await client.get(self.version_key))
+            return self._version(await client.get(self.version_key))
+
+    def _version(self, raw: object) -> int:
+        if raw is None:
+            raise StoreMissing(self, "has no version key")
+        return int(raw)  # type: ignore[call-overload]
 
     async def set_flags(
         self,
@@ -157,8 +225,13 @@ class RedisFlagStore(FlagStore):
         reason: str,
         expected_version: int | None,
     ) -> FlagTable:
-        await pipe.watch(self.version_key, self.flags_key)
-        version = _version(await pipe.get(self.version_key))
+        await pipe.watch(self.version_key, self.flags_key, self.store_id_key)
+        raw_version, store_id, replaces = await pipe.mget(
+            self.version_key, self.store_id_key, self.replaces_key
+        )
+        if raw_version is None:
+            await pipe.unwatch()
+        version = self._version(raw_version)
         if expected_version is not None and version != expected_version:
             await pipe.unwatch()
             raise VersionConflict(expected_version, version)
@@ -166,8 +239,14 @@ class RedisFlagStore(FlagStore):
         at = utc_now()
         planned = plan_changes(current, changes, actor=actor, at=at)
         if not planned:
+            # Nothing to EXEC, so WATCH cannot tell whether the version and the hash were read
+            # from one state: a writer may have committed between the two reads. Every change
+            # bumps the version, so an unchanged version means they were; else plan again.
+            if self._version(await pipe.get(self.version_key)) != version:
+                await pipe.unwatch()
+                raise WatchError("the table moved while it was read")
             await pipe.unwatch()
-            return FlagTable(version, current)
+            return FlagTable(version, current, store_id, replaces)
         # Ids are handed out after WATCH, so a committed change always has larger ids than
         # every change committed before it; a lost race only leaves a gap.
         last_id = int(await pipe.incrby(self.sequence_key, len(planned)))
@@ -196,7 +275,7 @@ class RedisFlagStore(FlagStore):
             current[item.flag.route] = item.flag
         pipe.publish(self.channel, str(new_version))
         await pipe.execute()
-        return FlagTable(new_version, current)
+        return FlagTable(new_version, current, store_id, replaces)
 
     async def events(
         self, *, limit: int = 50, offset: int = 0, route: str | None = None
@@ -237,7 +316,8 @@ class RedisFlagStore(FlagStore):
                     if message is None:
                         continue
                     if message.get("type") == "subscribe":
-                        await notify(_version(await client.get(self.version_key)))
+                        with contextlib.suppress(StoreMissing):
+                            await notify(self._version(await client.get(self.version_key)))
                         backoff = 0.1
                     elif message.get("type") == "message":
                         with contextlib.suppress(TypeError, ValueError):
@@ -264,10 +344,6 @@ class RedisFlagStore(FlagStore):
             raise
         except RedisError as exc:
             raise StoreError(f"{self!r} failed: {exc}") from exc
-
-
-def _version(raw: object) -> int:
-    return int(raw) if raw is not None else 0  # type: ignore[call-overload]
 
 
 def _encode_flag(flag: RouteFlag) -> str:
@@ -319,6 +395,10 @@ def _decode_event(encoded: str | bytes) -> FlagEvent:
         )
     except (ValueError, KeyError, TypeError) as exc:
         raise StoreError(f"flag store holds an invalid event: {exc}") from exc
+
+
+def _text(value: bytes | str | None) -> str | None:
+    return value.decode() if isinstance(value, bytes) else value
 
 
 def _timestamp(value: str | None) -> datetime | None:

@@ -16,9 +16,16 @@ from datetime import datetime
 from pathlib import Path
 from typing import TypeVar
 
-from proxy.errors import StoreError, StoreUnavailable, VersionConflict
+from proxy.errors import StoreError, StoreMissing, StoreUnavailable, VersionConflict
 from proxy.modes import FlagChange, FlagEvent, FlagTable, Mode, RouteFlag
-from proxy.stores.base import FlagStore, check_page, plan_changes, utc_now
+from proxy.stores.base import (
+    FlagStore,
+    StoreIdentity,
+    check_page,
+    new_store_id,
+    plan_changes,
+    utc_now,
+)
 
 __all__ = ["SQLiteFlagStore"]
 
@@ -27,9 +34,10 @@ T = TypeVar("T")
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS strangler_state (
     id INTEGER PRIMARY KEY CHECK (id = 1),
-    version INTEGER NOT NULL
+    version INTEGER NOT NULL,
+    store_id TEXT,
+    replaces TEXT
 );
-INSERT OR IGNORE INTO strangler_state (id, version) VALUES (1, 0);
 CREATE TABLE IF NOT EXISTS strangler_flags (
     route TEXT PRIMARY KEY,
     mode TEXT NOT NULL,
@@ -51,6 +59,7 @@ CREATE TABLE IF NOT EXISTS strangler_events (
 );
 CREATE INDEX IF NOT EXISTS strangler_events_route ON strangler_events (route, id);
 """
+_STATEMENTS = [statement.strip() for statement in SCHEMA.split(";") if statement.strip()]
 
 # sqlite3 error messages that mean "cannot reach the file", as opposed to a bad statement.
 _UNAVAILABLE_MARKERS = (
@@ -74,19 +83,42 @@ class SQLiteFlagStore(FlagStore):
         self.path = Path(path)
         self.poll_interval = poll_interval
         self.busy_timeout_ms = busy_timeout_ms
-        self._opened = False  # the schema exists: open() has succeeded
-        self._wanted = False  # open() was called and close() was not: retry a failed open
+        self._wanted = False  # open() was called and close() was not
 
     def __repr__(self) -> str:
         return f"SQLiteFlagStore({str(self.path)!r})"
 
     async def open(self) -> None:
         self._wanted = True
-        await self._run(self._create_schema, create=True)
-        self._opened = True
+        await self._run(self._upgrade_identity)
+
+    async def create(self) -> bool:
+        self._wanted = True
+        return await self._run(self._create, create=True)
 
     async def close(self) -> None:
-        self._opened = self._wanted = False
+        self._wanted = False
+
+    async def identity(self) -> StoreIdentity:
+        return await self._run(self._identity)
+
+    async def adopt(self, replaces: str) -> StoreIdentity:
+        def adopt(conn: sqlite3.Connection) -> StoreIdentity:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                self._identity(conn)  # a missing store raises here
+                conn.execute(
+                    "UPDATE strangler_state SET store_id = ?, replaces = ? WHERE id = 1",
+                    (new_store_id(), replaces),
+                )
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+            return self._identity(conn)
+
+        return await self._run(adopt)
 
     async def load(self) -> FlagTable:
         return await self._run(self._load)
@@ -132,14 +164,17 @@ class SQLiteFlagStore(FlagStore):
     # -- plumbing ---------------------------------------------------------------------------
 
     async def _run(self, work: Callable[[sqlite3.Connection], T], *, create: bool = False) -> T:
-        if not create and not self._opened:
-            if not self._wanted:
-                raise StoreUnavailable(f"{self!r} is not open")
-            # open() failed earlier (the proxy starts anyway, fail-static): try it again now.
-            await self.open()
+        if not self._wanted:
+            raise StoreUnavailable(f"{self!r} is not open")
         return await asyncio.to_thread(self._call, work, create)
 
     def _call(self, work: Callable[[sqlite3.Connection], T], create: bool) -> T:
+        # A vanished file is a missing store, never a cue to start an empty one: only
+        # create() (flags init, a first start with the flag file) makes the file.
+        if not create and not self.path.is_file():
+            if self.path.parent.is_dir():
+                raise StoreMissing(self.path, "does not exist (no such file)")
+            raise StoreUnavailable(f"cannot open flag store {self.path}: no such directory")
         try:
             conn = self._connect(create)
         except (sqlite3.Error, OSError) as exc:
@@ -148,6 +183,8 @@ class SQLiteFlagStore(FlagStore):
             return work(conn)
         except sqlite3.Error as exc:
             message = str(exc).lower()
+            if "no such table" in message:
+                raise StoreMissing(self.path, "has no flag tables") from exc
             if any(marker in message for marker in _UNAVAILABLE_MARKERS):
                 raise StoreUnavailable(f"flag store {self.path} failed: {exc}") from exc
             raise StoreError(f"flag store {self.path} failed: {exc}") from exc
@@ -157,7 +194,7 @@ class SQLiteFlagStore(FlagStore):
     def _connect(self, create: bool) -> sqlite3.Connection:
         if create:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-        # mode=rw after open(): a vanished file is an outage, not a cue to start an empty table.
+        # mode=rw unless creating: a vanished file is a missing store, not a cue to start one.
         mode = "rwc" if create else "rw"
         uri = f"{self.path.resolve().as_uri()}?mode={mode}"
         conn = sqlite3.connect(
@@ -176,32 +213,98 @@ class SQLiteFlagStore(FlagStore):
             raise
         return conn
 
-    @staticmethod
-    def _create_schema(conn: sqlite3.Connection) -> None:
-        conn.executescript(f"BEGIN IMMEDIATE;{SCHEMA}COMMIT;")
+    def _create(self, conn: sqlite3.Connection) -> bool:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in _STATEMENTS:
+                conn.execute(statement)
+            self._add_identity_columns(conn)
+            created = conn.execute(
+                "INSERT OR IGNORE INTO strangler_state (id, version, store_id) VALUES (1, 0, ?)",
+                (new_store_id(),),
+            ).rowcount
+            conn.execute(
+                "UPDATE strangler_state SET store_id = ? WHERE id = 1 AND store_id IS NULL",
+                (new_store_id(),),
+            )
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        return bool(created == 1)
 
     @staticmethod
-    def _version(conn: sqlite3.Connection) -> int:
+    def _add_identity_columns(conn: sqlite3.Connection) -> bool:
+        """Add the identity columns to a store made before they existed; return if added."""
+        columns = {row[1] for row in conn.execute("PRAGMA table_info(strangler_state)")}
+        if not columns:
+            raise sqlite3.OperationalError("no such table: strangler_state")
+        added = False
+        for column in ("store_id", "replaces"):
+            if column not in columns:
+                conn.execute(f"ALTER TABLE strangler_state ADD COLUMN {column} TEXT")
+                added = True
+        return added
+
+    def _upgrade_identity(self, conn: sqlite3.Connection) -> None:
+        """Check the store exists; give one made before store identities its identity."""
+        identity = self._identity(conn) if self._has_identity_columns(conn) else None
+        if identity is not None and identity.store_id is not None:
+            return
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            self._add_identity_columns(conn)
+            self._version(conn)  # no state row: not a store
+            conn.execute(
+                "UPDATE strangler_state SET store_id = ? WHERE id = 1 AND store_id IS NULL",
+                (new_store_id(),),
+            )
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+
+    @staticmethod
+    def _has_identity_columns(conn: sqlite3.Connection) -> bool:
+        columns = {row[1] for row in conn.execute("PRAGMA table_info(strangler_state)")}
+        if not columns:
+            raise sqlite3.OperationalError("no such table: strangler_state")
+        return "store_id" in columns
+
+    def _identity(self, conn: sqlite3.Connection) -> StoreIdentity:
+        row = conn.execute(
+            "SELECT version, store_id, replaces FROM strangler_state WHERE id = 1"
+        ).fetchone()
+        if row is None:
+            raise StoreMissing(self.path, "has no version row (not initialised)")
+        return StoreIdentity(store_id=row[1], version=int(row[0]), replaces=row[2])
+
+    def _version(self, conn: sqlite3.Connection) -> int:
         row = conn.execute("SELECT version FROM strangler_state WHERE id = 1").fetchone()
         if row is None:
-            raise StoreUnavailable("flag store has no version row (not initialised)")
+            raise StoreMissing(self.path, "has no version row (not initialised)")
         return int(row[0])
 
-    @classmethod
-    def _load(cls, conn: sqlite3.Connection) -> FlagTable:
+    def _load(self, conn: sqlite3.Connection) -> FlagTable:
         conn.execute("BEGIN")  # one snapshot for the version and the flags
         try:
-            version = cls._version(conn)
+            identity = self._identity(conn)
             rows = conn.execute(
                 "SELECT route, mode, percent, dry_run, updated_at, updated_by FROM strangler_flags"
             ).fetchall()
         finally:
             conn.execute("COMMIT")
-        return FlagTable.from_flags(version, (_flag_from_row(row) for row in rows))
+        return FlagTable.from_flags(
+            identity.version,
+            (_flag_from_row(row) for row in rows),
+            store_id=identity.store_id,
+            replaces=identity.replaces,
+        )
 
-    @classmethod
     def _set_flags(
-        cls,
+        self,
         conn: sqlite3.Connection,
         changes: list[FlagChange],
         actor: str,
@@ -210,7 +313,8 @@ class SQLiteFlagStore(FlagStore):
     ) -> FlagTable:
         conn.execute("BEGIN IMMEDIATE")  # take the write lock before reading the version
         try:
-            version = cls._version(conn)
+            identity = self._identity(conn)
+            version = identity.version
             if expected_version is not None and version != expected_version:
                 raise VersionConflict(expected_version, version)
             rows = conn.execute(
@@ -221,13 +325,13 @@ class SQLiteFlagStore(FlagStore):
             planned = plan_changes(current, changes, actor=actor, at=at)
             if not planned:
                 conn.execute("ROLLBACK")
-                return FlagTable(version, current)
+                return FlagTable(version, current, identity.store_id, identity.replaces)
             bumped = conn.execute(
                 "UPDATE strangler_state SET version = version + 1 WHERE id = 1 AND version = ?",
                 (version,),
             )
             if bumped.rowcount != 1:  # cannot happen under BEGIN IMMEDIATE; stated, not assumed
-                raise VersionConflict(version, cls._version(conn))
+                raise VersionConflict(version, self._version(conn))
             new_version = version + 1
             for item in planned:
                 flag = item.flag
@@ -268,7 +372,7 @@ class SQLiteFlagStore(FlagStore):
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise
-        return FlagTable(new_version, current)
+        return FlagTable(new_version, current, identity.store_id, identity.replaces)
 
     @staticmethod
     def _events(

@@ -12,6 +12,7 @@ from loadtest.burst import (
     BurstShot,
     count_pool_timeouts,
     fire_burst,
+    server_seconds,
     summarise,
 )
 from loadtest.servers import Server, server_command, server_environment
@@ -76,7 +77,15 @@ def test_a_real_burst_on_uvicorn_answers_every_request_504_and_the_probe_200(
     env = server_environment(
         database_url=f"sqlite:///{database}",
         tws_url=tws_sim.twsd_url,
-        extra={"RESYNC_ENV": "test", "RESYNC_TWS_TIMEOUT": "0.5"},
+        extra={
+            "RESYNC_ENV": "test",
+            "RESYNC_TWS_TIMEOUT": "0.5",
+            # small pools: more requests in flight than TWS connections or database connections
+            "RESYNC_TWS_MAX_CONNECTIONS": "2",
+            "RESYNC_DB_POOL_SIZE": "1",
+            "RESYNC_DB_MAX_OVERFLOW": "0",
+            "RESYNC_AUTH_CACHE_SECONDS": "0",
+        },
     )
     command = server_command("uvicorn", host="127.0.0.1", port=port)
     with Server(command, env, f"http://127.0.0.1:{port}", tmp_path / "server.log") as server:
@@ -89,12 +98,27 @@ def test_a_real_burst_on_uvicorn_answers_every_request_504_and_the_probe_200(
         tws_sim.configure(timeout_rate=1.0, timeout_seconds=10.0)  # TWS hangs past 0.5 s
 
         shots, probes = fire_burst(
-            server.base_url, [token], requests=8, client_timeout=30.0, probe_interval=0.1
+            server.base_url, [token], requests=40, client_timeout=30.0, probe_interval=0.1
         )
+    logged = server_seconds((tmp_path / "server.log").read_text(encoding="utf-8"))
 
-    result = summarise(empty(requests=8, tws_timeout_s=0.5), shots, probes)
-    assert result.statuses == {"504": 8}, result.statuses
+    result = summarise(empty(requests=40, tws_timeout_s=0.5), shots, probes, logged)
+    assert result.statuses == {"504": 40}, result.statuses
+    # the server's own count: no request took longer than the timeout + 1 s from its arrival
+    assert (result.server_logged, result.server_late) == (40, 0), logged
     assert result.non_504_5xx == 0
     assert result.answered_all
     assert result.probes >= 1
     assert result.probe_statuses == {"200": result.probes}
+
+
+def test_server_seconds_reads_the_request_log_of_one_path() -> None:
+    log = "\n".join([
+        '{"event": "request", "path": "/api/v1/status/jobs", "status": 504, "duration_ms": 2100.5}',
+        '{"event": "request", "path": "/api/v1/agents", "status": 200, "duration_ms": 3.0}',
+        '{"event": "unhandled_error", "path": "/api/v1/status/jobs"}',
+        'not json "request" /api/v1/status/jobs',
+    ])  # fmt: skip
+
+    assert server_seconds(log) == [2.1005]
+    assert server_seconds(log, "/api/v1/agents") == [0.003]

@@ -95,3 +95,37 @@ def _before(data: dict[str, object]) -> int:
     assert isinstance(phases, list)
     first = phases[0]
     return int(first["total"]) - int(first["requests"])
+
+
+def test_a_short_mixed_soak_reports_its_counts_and_memory(tmp_path: Path) -> None:
+    command = [
+        sys.executable, "-m", "loadtest.soak", "--shape", "mixed", "--short", "--no-pin",
+        "--report-dir", str(tmp_path / "reports"), "--work-dir", str(tmp_path / "work"),
+    ]  # fmt: skip
+    done = subprocess.run(
+        command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=240, check=False
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    (folder,) = (tmp_path / "reports").iterdir()
+    data = json.loads((folder / "soak-mixed.json").read_text())
+    assert data["shape"] == "mixed"
+    assert data["routes"] == {
+        "GET /api/v1/agents": "new",
+        "GET /api/v1/status/jobs": "legacy",
+        "GET /api/v1/agents/{agent_id}": "shadow",
+    }
+    assert data["error"] == ""
+    # Every route was asked, every answer came from the side its mode names, none failed.
+    assert set(data["by_route"]) == set(data["routes"])
+    assert data["requests"] == sum(data["by_route"].values()) > 0
+    assert data["failed"] == 0 and data["failures"] == {}
+    assert data["capacity_requests"] > 0 and data["capacity_failed"] == 0
+    assert data["capacity_rps"] > 0 and data["target_rps"] > 0
+    assert data["shadow"].get("match", 0) + data["shadow"].get("mismatch", 0) > 0
+    # Memory sampled through the run, a baseline after warm-up and a growth figure from it.
+    assert len(data["memory"]) >= 2
+    assert data["baseline_rss_mib"] > 0 and data["final_rss_mib"] > 0
+    assert isinstance(data["growth_pct"], float)
+    assert data["verdict"] in ("met", "missed")
+    markdown = (folder / "soak-mixed.md").read_text()
+    assert "| requests | failed |" in markdown and "--shape mixed" in markdown

@@ -112,14 +112,18 @@ class Backend:
     async def store(
         self, *, via_relay: bool = False, opened: bool = True, **options: float
     ) -> FlagStore:
-        """A new store instance; ``via_relay`` routes it through the cuttable relay."""
+        """A new store instance; ``via_relay`` routes it through the cuttable relay.
+
+        ``opened`` stores are created explicitly (``create()``, what ``flags init`` runs) when
+        the shared state does not hold one yet: nothing else creates a store.
+        """
         url = self.url
         if via_relay and self.kind != "sqlite":
             url = _with_port(url, (await self.relay()).port)
         store = open_store(url, **options)
         self._stores.append(store)
         if opened:
-            await store.open()
+            await store.create()
         return store
 
     def unopened(self, **options: float) -> FlagStore:

@@ -56,6 +56,12 @@ def create_legacy_app(*, barrier_parties: int = 4, barrier_timeout: float = 10.0
     ``finally`` runs when the server closes the iterable). ``GET /barrier`` waits until
     ``barrier_parties`` requests are inside it at once: it answers 200 only if that many
     legacy worker threads are free together, and 503 when the barrier times out.
+
+    ``GET /drip`` is a slow download paced by the test: it yields ``chunk-0`` at once and each
+    further chunk only once ``app.config["DRIP_GATE"]`` (a semaphore) is released;
+    ``app.config["DRIP"]`` counts the chunks produced and whether the iterable was closed.
+    ``GET /hold`` keeps its thread until ``app.config["HOLD"]`` (an event) is set, counting the
+    requests inside it in ``app.config["HELD"]``.
     """
     app = Flask("sample_legacy")
     streams = {"started": 0, "closed": 0}
@@ -63,6 +69,14 @@ def create_legacy_app(*, barrier_parties: int = 4, barrier_timeout: float = 10.0
     barrier = threading.Barrier(barrier_parties, timeout=barrier_timeout)
     app.config["STREAMS"] = streams
     app.config["BARRIER"] = barrier
+    drip = {"produced": 0, "closed": 0}
+    drip_gate = threading.Semaphore(0)
+    app.config["DRIP"] = drip
+    app.config["DRIP_GATE"] = drip_gate
+    hold = threading.Event()
+    held = {"inside": 0, "entered": 0}
+    app.config["HOLD"] = hold
+    app.config["HELD"] = held
 
     @app.after_request
     def tag(response: Any) -> Any:
@@ -141,6 +155,37 @@ def create_legacy_app(*, barrier_parties: int = 4, barrier_timeout: float = 10.0
 
         return app.response_class(stream_with_context(generate()), mimetype="text/plain")
 
+    @app.get("/drip")
+    def drip_download() -> Any:
+        count = int(request.args.get("chunks", "100"))
+
+        def generate() -> Iterator[bytes]:
+            try:
+                for index in range(count):
+                    # A safety net only: a test releases the gate, or the stream ends.
+                    if index and not drip_gate.acquire(timeout=60):
+                        return
+                    with lock:
+                        drip["produced"] += 1
+                    yield f"chunk-{index}\n".encode()
+            finally:
+                with lock:
+                    drip["closed"] += 1
+
+        return app.response_class(generate(), mimetype="text/plain")
+
+    @app.get("/hold")
+    def hold_thread() -> Any:
+        with lock:
+            held["inside"] += 1
+            held["entered"] += 1
+        try:
+            hold.wait(timeout=60)  # a safety net: the test sets the event
+        finally:
+            with lock:
+                held["inside"] -= 1
+        return jsonify(held=True)
+
     @app.get("/barrier")
     def wait_at_barrier() -> Any:
         try:
@@ -174,6 +219,11 @@ def create_new_app() -> FastAPI:
 
     app = FastAPI(lifespan=lifespan)
     app.state.events = events
+    # GET /hold answers once the test sets this event; "inside" counts requests waiting in it.
+    hold = threading.Event()
+    held = {"inside": 0}
+    app.state.hold = hold
+    app.state.held = held
 
     @app.middleware("http")
     async def tag(request: Request, call_next: Any) -> Response:
@@ -232,6 +282,18 @@ def create_new_app() -> FastAPI:
                 yield f"chunk-{index}\n".encode()
 
         return StreamingResponse(generate(), media_type="text/plain")
+
+    @app.get("/hold")
+    async def hold_request() -> dict[str, Any]:
+        held["inside"] += 1
+        try:
+            for _ in range(6000):  # a safety net of 60 s: the test sets the event
+                if hold.is_set():
+                    break
+                await asyncio.sleep(0.01)
+        finally:
+            held["inside"] -= 1
+        return {"held": True}
 
     @app.get("/lifespan")
     async def lifespan_state(request: Request) -> dict[str, Any]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -103,7 +105,7 @@ def test_a_refused_change_changes_nothing(client: httpx.Client) -> None:  # noqa
 
 def test_health_needs_no_token(client: httpx.Client) -> None:  # noqa: F811
     response = client.get("/_strangler/health")
-    assert response.json() == {"status": "ok", "store": "ok", "version": 1}
+    assert response.json() == {"status": "ok", "store": "ok", "version": 1, "worker": os.getpid()}
 
 
 def test_routes_list_every_route_with_its_sides_and_flag(client: httpx.Client) -> None:  # noqa: F811
@@ -344,3 +346,30 @@ def test_the_dashboard_page_is_served_without_a_token(client: httpx.Client) -> N
     response = client.get("/_strangler/")
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/html")
+
+
+def test_a_change_on_a_vanished_store_is_503_and_creates_nothing(
+    client: httpx.Client,  # noqa: F811
+    proxy_settings: Any,  # noqa: F811
+) -> None:
+    """Issue 13: a store that vanished is an outage; the admin API never makes a fresh one."""
+    set_mode(client, "GET /api/items", "new")
+    path = proxy_settings.flag_store_url.removeprefix("sqlite:///")
+    served = client.get("/_strangler/routes", headers=ADMIN).json()
+    for suffix in ("", "-wal", "-shm"):
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path + suffix)
+
+    for method, url, body in [
+        ("POST", "/_strangler/routes", {"route": "GET /api/items", "mode": "legacy"}),
+        ("POST", "/_strangler/routes/bulk", {"mode": "legacy"}),
+        ("POST", "/_strangler/kill-switch", {}),
+    ]:
+        response = _call(client, method, url, {"reason": "r", **body}, **ADMIN)
+        problem = _problem(response, 503)
+        assert "does not exist" in problem["detail"], problem
+        assert "resync-strangler flags init" in problem["detail"]
+        assert not os.path.exists(path)
+
+    assert client.get("/_strangler/routes", headers=ADMIN).json() == served
+    assert client.get("/api/items").headers["x-served-by"] == "new"

@@ -23,8 +23,8 @@ AGENTS = "GET /api/v1/agents"
 
 
 @pytest.fixture
-def local_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """Point the CLI at an empty flag store in ``tmp_path``; restore structlog afterwards.
+def missing_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """Point the CLI at a flag store in ``tmp_path`` that does not exist yet; restore structlog.
 
     Local commands build the Resync apps (for the route inventory), and each app configures
     structlog for the whole process when it is created.
@@ -38,6 +38,13 @@ def local_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]
     saved = structlog.get_config()
     yield tmp_path
     structlog.configure(**saved)
+
+
+@pytest.fixture
+def local_env(missing_env: Path) -> Path:
+    """Point the CLI at an empty flag store in ``tmp_path``, created as an operator does."""
+    assert _cli(missing_env, "flags", "init").returncode == 0
+    return missing_env
 
 
 class Result:
@@ -365,3 +372,63 @@ def test_serve_tunes_its_workers_unless_told_otherwise() -> None:
         "STRANGLER_BUFFER_STDOUT": "false",
         "MALLOC_ARENA_MAX": "8",
     }
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        pytest.param(["set", AGENTS, "new", "--reason", "r"], id="set"),
+        pytest.param(["set", "--all", "shadow", "--reason", "r"], id="set-all"),
+        pytest.param(["flags", "import", str(REPO_ROOT / "proxy" / "flags.toml")], id="import"),
+        pytest.param(["flags", "identity"], id="identity"),
+    ],
+)
+def test_a_command_on_a_missing_store_fails_clearly_and_creates_nothing(
+    missing_env: Path, argv: list[str]
+) -> None:
+    """Issue 13: ``set`` on a vanished SQLite store made a fresh one (version 1, history lost)."""
+    result = _cli(missing_env, *argv)
+
+    assert result.returncode != 0
+    assert "does not exist" in result.stderr
+    assert "resync-strangler flags init" in result.stderr
+    assert "nothing changed" in result.stderr
+    assert not (missing_env / "flags.db").exists()
+
+
+def _identity(env: Path) -> Any:
+    result = _cli(env, "flags", "identity")
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def test_flags_init_creates_the_store_once_and_identity_names_it(missing_env: Path) -> None:
+    first = _ok(missing_env, "flags", "init")
+    assert " created store id " in first and first.endswith("version 0")
+    identity = _identity(missing_env)
+    assert identity["version"] == 0 and identity["replaces"] is None
+    assert identity["store_id"] in first
+
+    _ok(missing_env, "set", AGENTS, "new", "--reason", "r")
+    again = _ok(missing_env, "flags", "init")
+
+    assert "already exists" in again and identity["store_id"] in again
+    assert _identity(missing_env) == {**identity, "version": 1}
+
+
+def test_flags_adopt_gives_the_store_a_new_id_declaring_the_one_it_replaces(
+    local_env: Path,
+) -> None:
+    before = _identity(local_env)
+
+    refused = _cli(local_env, "flags", "adopt")
+    assert refused.returncode != 0 and "--replaces STORE_ID" in refused.stderr
+    assert _identity(local_env) == before
+
+    said = _ok(local_env, "flags", "adopt", "--replaces", "the-old-store-id")
+    after = _identity(local_env)
+
+    assert after["replaces"] == "the-old-store-id"
+    assert after["store_id"] not in (None, before["store_id"])
+    assert after["version"] == before["version"]
+    assert after["store_id"] in said and "the-old-store-id" in said

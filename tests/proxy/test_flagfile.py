@@ -276,7 +276,7 @@ async def test_workers_starting_together_import_exactly_once(backend: Backend) -
 
 async def test_populated_store_is_left_alone(tmp_path: Path) -> None:
     store = SQLiteFlagStore(tmp_path / "flags.db")
-    await store.open()
+    await store.create()
     await store.set_flags([FlagChange("GET /api/v1/agents", Mode.NEW)], actor="ops", reason="r")
 
     assert await ensure_initialised(store, DEFAULT_FLAG_FILE) is None
@@ -287,7 +287,7 @@ async def test_populated_store_is_left_alone(tmp_path: Path) -> None:
 
 async def test_broken_file_fails_the_start_even_when_the_store_is_populated(tmp_path: Path) -> None:
     store = SQLiteFlagStore(tmp_path / "flags.db")
-    await store.open()
+    await store.create()
     await store.set_flags([FlagChange("GET /a", Mode.NEW)], actor="ops", reason="r")
     broken = write(tmp_path, '[routes."GET /a"]\nmode = "newest"\n')
 
@@ -297,7 +297,7 @@ async def test_broken_file_fails_the_start_even_when_the_store_is_populated(tmp_
 
 async def test_import_applies_the_file_over_the_current_table(tmp_path: Path) -> None:
     store: FlagStore = SQLiteFlagStore(tmp_path / "flags.db")
-    await store.open()
+    await store.create()
     await store.set_flags(
         [FlagChange("GET /a", Mode.NEW), FlagChange("GET /b", Mode.NEW)], actor="ops", reason="r"
     )
@@ -340,7 +340,7 @@ async def test_import_with_the_inventory_refuses_the_whole_file_naming_each_bad_
     tmp_path: Path,
 ) -> None:
     store = SQLiteFlagStore(tmp_path / "flags.db")
-    await store.open()
+    await store.create()
     path = write(tmp_path, REFUSED_FILE)
 
     with pytest.raises(FlagFileError) as refused:
@@ -361,7 +361,7 @@ async def test_first_start_leaves_out_and_logs_routes_the_inventory_refuses(
     from structlog.testing import capture_logs
 
     store = SQLiteFlagStore(tmp_path / "flags.db")
-    await store.open()
+    await store.create()
     path = write(tmp_path, REFUSED_FILE)
 
     with capture_logs() as logs:

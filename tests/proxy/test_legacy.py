@@ -47,7 +47,9 @@ def _open_stream_and_leave(base_url: str, path: str) -> None:
 
 @pytest.fixture
 def proxy_with_pool(tmp_path: Path) -> StranglerProxy:
-    settings = make_settings(tmp_path, legacy_threads=POOL)
+    # The bulkheads off: these tests fill the whole pool from one route on purpose (the
+    # bulkheads keep a reserve from any one route; tests/proxy/test_bulkhead.py).
+    settings = make_settings(tmp_path, legacy_threads=POOL, bulkhead=False)
     return make_proxy(settings)
 
 
@@ -70,6 +72,43 @@ def test_abandoned_legacy_streams_release_every_pool_thread(
             answers = list(pool.map(lambda _: http.get("/barrier"), range(POOL)))
         assert [a.status_code for a in answers] == [200] * POOL
         assert all(a.headers["x-served-by"] == "legacy" for a in answers)
+
+
+def test_a_dropped_slow_download_frees_its_thread_at_the_next_chunk(
+    proxy_with_pool: StranglerProxy,
+) -> None:
+    """The disconnect is watched from the first chunk: the thread is freed by the second.
+
+    ``/drip`` sends ``chunk-0`` and then produces each chunk only when the test releases it.
+    The client reads ``chunk-0`` and leaves. Once the proxy has seen the disconnect, one more
+    chunk is released: handing it over must end the response and close the iterable, so the
+    generator is never asked for a third chunk (before the fix the watch began only after the
+    second chunk, so the thread went on to wait for the third).
+    """
+    legacy = proxy_with_pool.legacy.app
+    drip, gate = legacy.config["DRIP"], legacy.config["DRIP_GATE"]
+    try:
+        with serve(proxy_with_pool) as base_url:
+            _open_stream_and_leave(base_url, "/drip?chunks=100")
+            # Safety net only: the bridge counts the disconnect it saw (main never does).
+            _wait_until(lambda: getattr(proxy_with_pool.legacy, "disconnects", 0) >= 1, 10)
+            assert drip == {"produced": 1, "closed": 0}
+            gate.release()  # let the generator produce chunk-1, and only that one
+            assert _wait_until(lambda: drip["closed"] == 1, 15), drip
+            assert drip == {"produced": 2, "closed": 1}
+            assert proxy_with_pool.legacy.disconnects == 1
+            metrics = httpx.get(f"{base_url}/metrics", timeout=10).text
+            assert "strangler_legacy_disconnects_total 1.0" in metrics
+
+            # The thread is back in the pool: POOL requests can be inside the app at once.
+            with (
+                httpx.Client(base_url=base_url, timeout=30) as http,
+                ThreadPoolExecutor(POOL) as pool,
+            ):
+                answers = list(pool.map(lambda _: http.get("/barrier"), range(POOL)))
+            assert [a.status_code for a in answers] == [200] * POOL
+    finally:
+        gate.release(1000)  # never leave a thread waiting at the gate
 
 
 def test_streams_read_to_the_end_are_complete_and_closed(proxy_with_pool: StranglerProxy) -> None:

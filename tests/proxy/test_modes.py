@@ -199,6 +199,7 @@ def test_errors_carry_what_a_caller_needs_to_answer() -> None:
                 "RejectedImport",
                 "RulesError",
                 "StoreError",
+                "StoreMissing",
                 "StoreUnavailable",
                 "UnknownRoute",
                 "VersionConflict",

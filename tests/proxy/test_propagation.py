@@ -131,6 +131,7 @@ def test_workers_keep_serving_the_last_table_while_the_store_is_away(tmp_path: P
                 "status": "degraded",
                 "store": "unreachable",
                 "version": 2,
+                "worker": os.getpid(),
             }
             for _ in range(5):
                 assert http.get("/api/items").headers["x-served-by"] == "new"
@@ -157,6 +158,7 @@ def test_a_worker_starts_with_the_default_table_when_the_store_is_down(tmp_path:
             "status": "degraded",
             "store": "unreachable",
             "version": 0,
+            "worker": os.getpid(),
         }
         assert http.get("/api/items").headers["x-served-by"] == "legacy"
         assert http.get("/new-only").headers["x-served-by"] == "new"

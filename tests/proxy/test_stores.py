@@ -487,7 +487,7 @@ async def test_reopened_store_finds_the_table_it_left(backend: Backend) -> None:
     table = await seed(store)
     await store.close()
 
-    await store.open()
+    await store.create()
 
     assert await store.load() == table
 
@@ -511,21 +511,18 @@ async def test_store_that_could_not_open_opens_on_first_use_once_reachable(
     backend: Backend,
 ) -> None:
     """The proxy starts even when the store is down (fail-static); the store must catch up."""
+    await backend.store()  # the store exists (flags init); this instance cannot reach it
     store = await backend.store(via_relay=True, opened=False)
-    if backend.kind == "sqlite":  # a file where the directory should be: cannot create the db
+    async with backend.outage():
         blocker = Path(urlsplit(backend.url).path).parent
-        blocker.write_text("not a directory")
+        if backend.kind == "sqlite":  # a file where the directory should be: cannot open
+            blocker.write_text("not a directory")
         with pytest.raises(StoreUnavailable):
             await store.open()
         with pytest.raises(StoreUnavailable):
             await store.version()
-        blocker.unlink()
-    else:
-        async with backend.outage():
-            with pytest.raises(StoreUnavailable):
-                await store.open()
-            with pytest.raises(StoreUnavailable):
-                await store.version()
+        if backend.kind == "sqlite":
+            blocker.unlink()
 
     assert await store.version() == 0
     assert await store.is_empty()
@@ -554,7 +551,7 @@ async def test_opening_a_store_on_a_closed_port_raises_store_unavailable(url: st
 
 async def test_sqlite_store_does_not_recreate_a_vanished_file(tmp_path: Path) -> None:
     store = SQLiteFlagStore(tmp_path / "flags.db")
-    await store.open()
+    await store.create()
     await seed(store)
     (tmp_path / "flags.db").unlink()
 

@@ -223,7 +223,7 @@ async def _kill_store_connections(backend: Backend, store: FlagStore) -> int:
 
 async def test_a_failing_on_table_callback_does_not_stop_the_watcher(tmp_path: Path) -> None:
     store = SQLiteFlagStore(tmp_path / "flags.db")
-    await store.open()
+    await store.create()
     await seed(store)
     accepted: list[int] = []
 
@@ -247,7 +247,7 @@ async def test_a_failing_on_table_callback_does_not_stop_the_watcher(tmp_path: P
 
 async def test_offer_applies_a_newer_table_at_once_and_ignores_older_ones(tmp_path: Path) -> None:
     store = SQLiteFlagStore(tmp_path / "flags.db", poll_interval=3600)
-    await store.open()
+    await store.create()
     first = await seed(store)
     recorder = Recorder()
     watcher = FlagWatcher(store, recorder.table, check_interval=3600)
@@ -264,7 +264,7 @@ async def test_offer_applies_a_newer_table_at_once_and_ignores_older_ones(tmp_pa
 
 async def test_stop_keeps_the_last_table_and_start_is_idempotent(tmp_path: Path) -> None:
     store = SQLiteFlagStore(tmp_path / "flags.db")
-    await store.open()
+    await store.create()
     table = await seed(store)
     recorder = Recorder()
     watcher = recorder.watcher(store)
@@ -316,7 +316,7 @@ async def test_broken_flag_file_in_bootstrap_is_logged_and_the_watcher_goes_on(
     tmp_path: Path,
 ) -> None:
     store = SQLiteFlagStore(tmp_path / "flags.db")
-    await store.open()
+    await store.create()
     await seed(store)
     broken = tmp_path / "broken.toml"
     broken.write_text('[routes."GET /a"]\nmode = "sideways"\n', encoding="utf-8")

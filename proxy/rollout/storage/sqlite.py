@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from proxy.errors import StoreError, StoreUnavailable, VersionConflict
+from proxy.errors import StoreError, StoreMissing, StoreUnavailable, VersionConflict
 from proxy.rollout.storage.base import (
     UNCONDITIONAL,
     HistoryEntry,
@@ -84,10 +84,12 @@ class SQLiteRolloutStore(RolloutStore):
         return await asyncio.to_thread(self._call, work, False)
 
     def _call(self, work: Callable[[sqlite3.Connection], T], create: bool) -> T:
+        # The file is the flag store's: only the flag store's create() (flags init, a first
+        # start with the flag file) makes it. A missing file is a missing store, refused.
+        if not self.path.is_file():
+            raise StoreMissing(self.path, "does not exist (no such file)")
         try:
-            if create:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-            uri = f"{self.path.resolve().as_uri()}?mode={'rwc' if create else 'rw'}"
+            uri = f"{self.path.resolve().as_uri()}?mode=rw"
             conn = sqlite3.connect(
                 uri,
                 uri=True,

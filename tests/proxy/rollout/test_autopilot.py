@@ -34,7 +34,7 @@ async def test_steps_advance_a_failed_gate_rolls_back_to_the_last_good_step(
     tmp_path: Path,
 ) -> None:
     store = open_store(f"sqlite:///{tmp_path / 'flags.db'}")
-    await store.open()
+    await store.create()
     rollout = rollout_store_for(store)
     await rollout.open()
     stats = MeasuredStats()

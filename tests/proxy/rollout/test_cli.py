@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.proxy.test_cli import AGENTS, _cli, _json, _ok, local_env
+from tests.proxy.test_cli import AGENTS, _cli, _json, _ok, local_env, missing_env
 
-__all__ = ["local_env"]
+__all__ = ["local_env", "missing_env"]
 
 
 def test_plan_set_then_pause_promote_and_abort_from_the_terminal(local_env: Path) -> None:
