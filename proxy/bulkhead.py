@@ -36,6 +36,7 @@ from collections.abc import Callable, Iterable, Mapping
 import structlog
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
+from proxy.errors import BulkheadConfigError
 from proxy.inventory import LEGACY, NEW
 from proxy.problems import json_bytes
 from proxy.requestid import REQUEST_ID_HEADER, ensure_request_id
@@ -48,10 +49,6 @@ log = structlog.get_logger("proxy.bulkhead")
 
 REJECT_REASONS = ("queue_full", "wait_timeout")
 LOG_INTERVAL = 10.0
-
-
-class BulkheadConfigError(ValueError):
-    """A per-route limit names a route that neither app serves."""
 
 
 class Compartment:

@@ -17,6 +17,7 @@ ProxyError                          anything the proxy raises on purpose
  ├── ClientDisconnected             the client left before the legacy response was complete
  ├── HeadTooLarge                   a request head past the parser's cap (proxy.serving)
  ├── MismatchStoreError (RuntimeError)  the mismatch database cannot be opened or written
+ ├── BulkheadConfigError (ValueError)  a per-route bulkhead limit on a route no app serves
  ├── RulesError (ValueError)        a comparison rules file that is unreadable or malformed
  └── CommandError                   a CLI command that cannot be carried out (exit code 1)
 ```
@@ -35,6 +36,7 @@ from typing import Any
 
 __all__ = [
     "AdminProblem",
+    "BulkheadConfigError",
     "ClientDisconnected",
     "CommandError",
     "FlagFileError",
@@ -182,6 +184,10 @@ class ClientDisconnected(ProxyError):
 
 class MismatchStoreError(ProxyError, RuntimeError):
     """The mismatch database cannot be opened or written."""
+
+
+class BulkheadConfigError(ProxyError, ValueError):
+    """A per-route bulkhead limit names a route that neither app serves."""
 
 
 class RulesError(ProxyError, ValueError):

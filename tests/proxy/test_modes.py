@@ -186,6 +186,7 @@ def test_errors_carry_what_a_caller_needs_to_answer() -> None:
             proxy.errors,
             {
                 "AdminProblem",
+                "BulkheadConfigError",
                 "ClientDisconnected",
                 "CommandError",
                 "FlagFileError",
