@@ -235,7 +235,7 @@ def test_bulk_sets_every_route_both_sides_serve(client: httpx.Client) -> None:  
     response = client.post(
         "/_strangler/routes/bulk", json={"mode": "new", "reason": "all in"}, headers=ADMIN
     )
-    assert response.json() == {"version": 2, "changed": 9}
+    assert response.json() == {"version": 2, "changed": 10}
     routes = {
         r["route"]: r for r in client.get("/_strangler/routes", headers=ADMIN).json()["routes"]
     }
@@ -259,7 +259,7 @@ def test_the_kill_switch_sends_everything_legacy_serves_back(
     )
     assert client.get("/api/items").headers["x-app"] == "new"
     response = client.post("/_strangler/kill-switch", json={"reason": "errors"}, headers=ADMIN)
-    assert response.json() == {"version": 3, "changed": 9}
+    assert response.json() == {"version": 3, "changed": 10}
     assert client.get("/api/items").headers["x-app"] == "legacy"
     routes = {
         r["route"]: r for r in client.get("/_strangler/routes", headers=ADMIN).json()["routes"]
