@@ -212,11 +212,22 @@ def _locust(settings: SoakSettings, host: str, tokens: Path, log: Path) -> int:
     return aggregated.failures if aggregated is not None else 0
 
 
-def run_soak(settings: SoakSettings) -> tuple[SoakResult, Path]:
-    """Run the soak; write ``soak.json`` and ``soak.md``; return the result and the folder."""
+@dataclass
+class _Bench:
+    """What both soak shapes start from: folders, a seeded template and the TWS simulator."""
+
+    work: Path
+    report_dir: Path
+    template: Path
+    sim: subprocess.Popen[bytes]
+    tws_url: str
+
+
+def _prepare(settings: SoakSettings, suffix: str = "") -> _Bench:
+    """Pin this runner, make the work and report folders, seed the template, start the simulator."""
     pin_self(settings.client_core)
     stamp = datetime.now(UTC)
-    work = settings.work_dir / f"{stamp:%Y%m%dT%H%M%S}"
+    work = settings.work_dir / f"{stamp:%Y%m%dT%H%M%S}{suffix}"
     report_dir = report_folder(settings.report_dir, settings.label, stamp)
     report_dir.mkdir(parents=True, exist_ok=True)
     template = work / "template.db"
@@ -224,7 +235,14 @@ def run_soak(settings: SoakSettings) -> tuple[SoakResult, Path]:
     seed_template(template)
     bench = BenchSettings(latency_ms=settings.latency_ms, client_core=settings.client_core)
     sim, sim_url = start_simulator(bench, work / "tws_sim.log")
-    tws_url = f"{sim_url}/twsd"
+    return _Bench(work, report_dir, template, sim, f"{sim_url}/twsd")
+
+
+def run_soak(settings: SoakSettings) -> tuple[SoakResult, Path]:
+    """Run the soak; write ``soak.json`` and ``soak.md``; return the result and the folder."""
+    prepared = _prepare(settings)
+    work, report_dir, template = prepared.work, prepared.report_dir, prepared.template
+    sim, tws_url = prepared.sim, prepared.tws_url
     try:
         users = BenchUsers(template, tws_url, work, settings.users, "proxy")
         tokens = users.prepare()
@@ -560,17 +578,9 @@ async def _soak_mixed_load(
 
 def run_mixed(settings: SoakSettings) -> tuple[MixedResult, Path]:
     """The mixed soak end to end; writes ``soak-mixed.json`` and ``soak-mixed.md``."""
-    pin_self(settings.client_core)
-    stamp = datetime.now(UTC)
-    work = settings.work_dir / f"{stamp:%Y%m%dT%H%M%S}-mixed"
-    report_dir = report_folder(settings.report_dir, settings.label, stamp)
-    report_dir.mkdir(parents=True, exist_ok=True)
-    template = work / "template.db"
-    template.parent.mkdir(parents=True, exist_ok=True)
-    seed_template(template)
-    bench = BenchSettings(latency_ms=settings.latency_ms, client_core=settings.client_core)
-    sim, sim_url = start_simulator(bench, work / "tws_sim.log")
-    tws_url = f"{sim_url}/twsd"
+    prepared = _prepare(settings, "-mixed")
+    work, report_dir, template = prepared.work, prepared.report_dir, prepared.template
+    sim, tws_url = prepared.sim, prepared.tws_url
     result = MixedResult(settings=_settings_dict(settings))
     try:
         users = BenchUsers(template, tws_url, work, settings.users, "proxy")
