@@ -59,7 +59,7 @@ test: lint chromium
 
 # The dashboard's browser tests alone (headless Debian Chromium driven by Playwright).
 browser: $(STAMP) chromium
-	$(PY) -m pytest tests/dashboard -m browser
+	$(PY) -m pytest tests/proxy/admin/dashboard -m browser
 
 # Lint and types are part of the build: make test runs this first.
 lint: $(STAMP)

@@ -78,7 +78,7 @@ def _seed(folder: Path) -> Path:
 
 
 def _run(side: str, capture: bool, template: Path, folder: Path, args: argparse.Namespace) -> Run:
-    from proxy.resync_replay import mint_access_token
+    from proxy.traffic.resync_replay import mint_access_token
 
     folder.mkdir(parents=True)
     database = folder / "resync.db"

@@ -20,8 +20,8 @@ from parity_tests.credentials import Credentials, TokenPair
 from parity_tests.databases import DatabaseCopies
 from parity_tests.scenarios import ROLES
 from parity_tests.sides import AsgiSide, LoopThread, WsgiSide
-from proxy.compare import Comparator
-from proxy.rules import load_rules
+from proxy.shadow.compare import Comparator
+from proxy.shadow.rules import load_rules
 from tests.services import TwsSim
 
 SECRET_KEY = "resync-dev-secret-key-not-for-production-0001"

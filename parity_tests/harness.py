@@ -17,9 +17,9 @@ import httpx
 
 from parity_tests.credentials import Credentials
 from parity_tests.scenarios import Scenario
-from proxy.capture import CapturedResponse
-from proxy.compare import Comparator, Comparison, format_diff
-from proxy.redaction import redact_text
+from proxy.shadow.capture import CapturedResponse
+from proxy.shadow.compare import Comparator, Comparison, format_diff
+from proxy.shadow.redaction import redact_text
 
 __all__ = ["Exchange", "Outcome", "build_request", "preview", "run_scenario"]
 

@@ -12,7 +12,7 @@ app issued; ``viewer@new``... the FastAPI app issued; the rest are deliberately 
 (see :data:`BROKEN_CREDENTIALS`). ``refresh:viewer`` in a JSON body is that user's refresh token.
 
 Used by ``parity_tests/`` (in-process, each side on its own copy of a seeded database) and by
-``proxy.parity_live`` (the read-only ones, against two running deployments).
+``proxy.cli.parity`` (the read-only ones, against two running deployments).
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 Three ways to reach a side: a WSGI app in-process (a PEP 3333 environ, as gunicorn would
 build it), an ASGI app in-process on a background event loop (lifespan run, scope built as
 uvicorn builds it, ``HEAD`` bodies dropped as a server drops them), and a live deployment over
-HTTP. All return :class:`proxy.capture.CapturedResponse`, the type the comparator reads.
+HTTP. All return :class:`proxy.shadow.capture.CapturedResponse`, the type the comparator reads.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from urllib.parse import unquote, unquote_to_bytes
 
 import httpx
 
-from proxy.capture import CapturedResponse, call_asgi
+from proxy.shadow.capture import CapturedResponse, call_asgi
 from proxy.types import ASGIApp, Message
 
 __all__ = [
@@ -127,7 +127,7 @@ class WsgiSide:
 
 
 class HttpSide:
-    """A running deployment reached over HTTP (``proxy.parity_live``)."""
+    """A running deployment reached over HTTP (``proxy.cli.parity``)."""
 
     def __init__(self, name: str, base_url: str, *, timeout: float = 10.0) -> None:
         self.name = name

@@ -1,7 +1,7 @@
 """Live parity (``resync-strangler parity``) against both apps served for real on loopback.
 
 The legacy app runs under Werkzeug's threaded WSGI server, the FastAPI app under uvicorn, each
-on its own copy of the seeded database; :func:`proxy.parity_live.main` then compares them over
+on its own copy of the seeded database; :func:`proxy.cli.parity.main` then compares them over
 HTTP with the read-only scenarios.
 """
 
@@ -22,7 +22,7 @@ from werkzeug.serving import make_server
 
 from parity_tests.conftest import ParityEnv, legacy_app, new_app
 from parity_tests.scenarios import SCENARIOS
-from proxy.parity_live import live_scenarios, main, run_live_parity
+from proxy.cli.parity import live_scenarios, main, run_live_parity
 from tests.services import free_port
 
 pytestmark = pytest.mark.parametrize("parity_env", ["sqlite"], indirect=True)

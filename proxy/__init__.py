@@ -2,7 +2,7 @@
 
 Generic over any WSGI legacy app and any ASGI new app (see :func:`create_proxy`); only
 :mod:`proxy.resync` knows the Resync apps. Public names are imported lazily so that importing a
-leaf module (``proxy.modes``, ``proxy.stores``) does not pull in the web stack.
+leaf module (``proxy.modes``, ``proxy.flags.stores``) does not pull in the web stack.
 """
 
 from __future__ import annotations
@@ -13,10 +13,10 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from proxy.app import StranglerProxy, create_proxy
     from proxy.auth import InvalidToken, Principal, TokenVerifier
-    from proxy.decide import Decision, decide
     from proxy.inventory import Inventory, Route, inventory_from_fastapi, inventory_from_flask
+    from proxy.routing.decide import Decision, decide
+    from proxy.routing.table import RouteTable
     from proxy.settings import ProxySettings
-    from proxy.table import RouteTable
 
 __all__ = [
     "Decision",
@@ -40,14 +40,14 @@ _HOMES = {
     "InvalidToken": "proxy.auth",
     "Principal": "proxy.auth",
     "TokenVerifier": "proxy.auth",
-    "Decision": "proxy.decide",
-    "decide": "proxy.decide",
+    "Decision": "proxy.routing.decide",
+    "decide": "proxy.routing.decide",
     "Inventory": "proxy.inventory",
     "Route": "proxy.inventory",
     "inventory_from_fastapi": "proxy.inventory",
     "inventory_from_flask": "proxy.inventory",
     "ProxySettings": "proxy.settings",
-    "RouteTable": "proxy.table",
+    "RouteTable": "proxy.routing.table",
 }
 
 

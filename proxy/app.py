@@ -3,7 +3,7 @@
 ```
 create_proxy(legacy_wsgi_app, new_asgi_app, store, settings, token_verifier=...)
     └── StranglerProxy (pure ASGI)
-         ├── RequestLimits: 431 for oversized headers, 408 for slow bodies (proxy.limits)
+         ├── RequestLimits: 431 for oversized headers, 408 for slow bodies (proxy.routing.limits)
          ├── /_strangler[/...], /metrics ──► admin FastAPI app (admin API, dashboard, metrics)
          ├── lifespan ──► flag store + watcher, the new app's lifespan, shutdown of all
          └── everything else ──► Dispatcher ─► Bulkheads ─► LegacyWSGIApp (a2wsgi pool) │ new app
@@ -24,25 +24,25 @@ from typing import Any
 
 import structlog
 
-from proxy.accesslog import AccessLog, buffer_stdout, flush_stdout
 from proxy.auth import TokenVerifier
-from proxy.bulkhead import Bulkheads
-from proxy.dispatch import Dispatcher
+from proxy.bridges.lifespan import AppLifespan
+from proxy.bridges.wsgi import LegacyWSGIApp
 from proxy.errors import StoreError, StoreMissing, StoreUnavailable
-from proxy.flagfile import ensure_initialised, load_flag_file
+from proxy.flags.flagfile import ensure_initialised, load_flag_file
+from proxy.flags.stores.base import FlagStore
+from proxy.flags.watcher import FlagWatcher
 from proxy.inventory import Inventory, inventory_from_fastapi, inventory_from_flask, merge
-from proxy.legacy import LegacyWSGIApp
-from proxy.lifespan import AppLifespan
-from proxy.limits import REJECT_KINDS, RequestLimits
-from proxy.metrics import ProxyMetrics
 from proxy.modes import FlagTable
-from proxy.requestid import REQUEST_ID_HEADER, ensure_request_id
 from proxy.rollout.measure import MeasuredStats
+from proxy.routing.bulkhead import Bulkheads
+from proxy.routing.dispatch import Dispatcher
+from proxy.routing.limits import REJECT_KINDS, RequestLimits
+from proxy.routing.requestid import REQUEST_ID_HEADER, ensure_request_id
+from proxy.routing.table import RouteTable
 from proxy.settings import ProxySettings
-from proxy.stores.base import FlagStore
-from proxy.table import RouteTable
+from proxy.telemetry.accesslog import AccessLog, buffer_stdout, flush_stdout
+from proxy.telemetry.metrics import ProxyMetrics
 from proxy.types import ASGIApp, Message, Receive, Scope, Send
-from proxy.watcher import FlagWatcher
 
 __all__ = ["ADMIN_PREFIX", "StranglerProxy", "build_inventory", "create_proxy", "freeze_heap"]
 
@@ -137,7 +137,7 @@ class StranglerProxy:
             body_total_timeout=settings.body_total_timeout,
             on_reject=self.metrics.record_refused,
         )
-        from proxy.admin import create_admin_app
+        from proxy.admin.api import create_admin_app
 
         self.admin = create_admin_app(self)
         self._http: ASGIApp = self._side_override() or self.dispatcher.http
@@ -146,12 +146,12 @@ class StranglerProxy:
         self.rollout = attach_rollout(self)
 
     def _side_override(self) -> ASGIApp | None:
-        """The tester override in front of the dispatcher, when configured (proxy.override)."""
+        """The tester override in front of the dispatcher, when configured (routing.override)."""
         settings = self.settings
         roles = settings.override_role_set
         if not roles or not (settings.override_header or settings.override_cookie):
             return None
-        from proxy.override import SideOverride
+        from proxy.routing.override import SideOverride
 
         def route_of(method: str, path: str) -> tuple[str, frozenset[str]] | None:
             entry = self.dispatcher.table.match(method, path)

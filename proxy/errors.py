@@ -15,7 +15,7 @@ ProxyError                          anything the proxy raises on purpose
  ├── AdminProblem                   an admin API request answered with a problem document
  ├── LifespanFailed                 an inner app failed its lifespan startup or shutdown
  ├── ClientDisconnected             the client left before the legacy response was complete
- ├── HeadTooLarge                   a request head past the parser's cap (proxy.serving)
+ ├── HeadTooLarge                   a request head past the parser's cap (proxy.cli.serve)
  ├── MismatchStoreError (RuntimeError)  the mismatch database cannot be opened or written
  ├── BulkheadConfigError (ValueError)  a per-route bulkhead limit on a route no app serves
  ├── RulesError (ValueError)        a comparison rules file that is unreadable or malformed

@@ -22,14 +22,14 @@ from sqlalchemy import Engine, bindparam, create_engine, event, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import NullPool
 
-from proxy.accesslog import configure_logging
 from proxy.app import StranglerProxy, build_inventory, create_proxy
 from proxy.auth import InvalidToken, Principal
+from proxy.flags.stores import FlagStore, open_store
 from proxy.inventory import Inventory
-from proxy.logredact import install_log_redaction
-from proxy.metrics import ProxyMetrics
 from proxy.settings import ProxySettings
-from proxy.stores import FlagStore, open_store
+from proxy.telemetry.accesslog import configure_logging
+from proxy.telemetry.logredact import install_log_redaction
+from proxy.telemetry.metrics import ProxyMetrics
 from proxy.traffic import build_traffic_recorder
 
 __all__ = [
@@ -178,8 +178,8 @@ def resync_inventory() -> Inventory:
 def _shadow_runner(settings: ProxySettings, metrics: ProxyMetrics, dry_run_key: str) -> Any:
     """Build the parity engineer's shadow runner, or return ``None`` if it is not installed."""
     try:
-        from proxy.mismatches import MismatchStore
-        from proxy.shadow import ShadowRunner
+        from proxy.shadow.mismatches import MismatchStore
+        from proxy.shadow.runner import ShadowRunner
     except ImportError:
         log.warning("shadow_runner_unavailable")
         return None

@@ -11,6 +11,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 __all__ = ["DEFAULT_FLAG_FILE", "ProxySettings", "describe_settings_error"]
 
+#: The table the proxy ships with: every route of the Resync API on the legacy side.
 DEFAULT_FLAG_FILE = Path(__file__).resolve().parent / "flags.toml"
 
 
@@ -28,7 +29,7 @@ class ProxySettings(BaseSettings):
     legacy_nice: int = Field(default=0, ge=0, le=19)
     # How many response messages a2wsgi may queue between the WSGI thread and the event loop.
     legacy_send_queue: int = Field(default=10, ge=1)
-    # Bulkheads (proxy.bulkhead): per route and side, at most so many requests inside the app at
+    # Bulkheads (routing.bulkhead): per route and side, at most so many requests inside the app at
     # once; a request over the limit waits up to bulkhead_wait seconds in a queue of at most
     # bulkhead_queue, then is answered 503 with Retry-After. Off: no limit anywhere.
     bulkhead: bool = True
@@ -54,7 +55,7 @@ class ProxySettings(BaseSettings):
     # Process-wide, so off for an embedded proxy; ``resync-strangler serve`` turns it on.
     gc_freeze: bool = False
     # Gather stdout (log lines) into 64 KiB writes flushed every half second instead of one
-    # write per line (see proxy.accesslog.buffer_stdout); ``resync-strangler serve`` turns it on.
+    # write per line (telemetry.accesslog.buffer_stdout); ``resync-strangler serve`` turns it on.
     buffer_stdout: bool = False
     stats_window: int = Field(default=60, ge=1, le=3600)
     shadow_sample_rate: float = Field(default=1.0, ge=0.0, le=1.0)

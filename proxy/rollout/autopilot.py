@@ -29,6 +29,7 @@ from typing import Any
 import structlog
 
 from proxy.errors import InvalidFlag, StoreError, StoreMissing, StoreUnavailable, VersionConflict
+from proxy.flags.stores.base import FlagStore
 from proxy.modes import FlagChange, FlagTable, Mode
 from proxy.rollout.gates import FAIL, PASS, Verdict, judge
 from proxy.rollout.measure import MeasuredStats, SideWindow, route_payload, window_between
@@ -37,7 +38,6 @@ from proxy.rollout.notify import WebhookNotifier
 from proxy.rollout.plans import Plan, Step
 from proxy.rollout.state import DONE, PAUSED, RUNNING, PlanState, decode, encode
 from proxy.rollout.storage import PlanDocument, RolloutStore
-from proxy.stores.base import FlagStore
 
 __all__ = ["ACTOR", "LEASE_NAME", "Autopilot", "step_change"]
 

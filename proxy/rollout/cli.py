@@ -68,11 +68,11 @@ def _remote(args: argparse.Namespace, method: str, path: str, **kwargs: Any) -> 
 
 
 def _local(work: Callable[[Any], Awaitable[Any]]) -> Any:
+    from proxy.flags.stores import open_store
     from proxy.resync import resync_inventory
     from proxy.rollout.control import PlanControl
     from proxy.rollout.storage import rollout_store_for
     from proxy.settings import ProxySettings
-    from proxy.stores import open_store
 
     settings = ProxySettings()
 
@@ -94,7 +94,7 @@ def _local(work: Callable[[Any], Awaitable[Any]]) -> Any:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from proxy.cli import _user
+    from proxy.cli.commands import _user
     from proxy.rollout.control import PlanActionRefused, plan_view
     from proxy.rollout.plans import plan_from_mapping
 
@@ -177,7 +177,7 @@ def _show(args: argparse.Namespace, action: str, body: dict[str, Any]) -> int:
 
 
 def add_plan_command(command: Callable[..., Any]) -> None:
-    """Register ``plan`` on the CLI's parser (``command`` is proxy.cli's sub-parser factory)."""
+    """Register ``plan`` on the CLI's parser (``command``: the CLI's sub-parser factory)."""
     plan = command("plan", _run, "set, list and operate rollout plans (the autopilot)")
     plan.add_argument("action", choices=ACTIONS)
     plan.add_argument("route", nargs="?", default=None, metavar="ROUTE")

@@ -1,9 +1,9 @@
 """Compare two latency distributions with the Mann-Whitney U test, on histograms.
 
-The workers share latency as histograms (counts per log-spaced bin, see :mod:`proxy.stats`), not
-as raw samples, so the test works on bin counts: values in one bin are ties. With ties handled by
-mid-ranks and the tie-corrected variance, U computed from bins is exactly U computed from the
-samples rounded to their bins. The p-value uses the normal approximation with a continuity
+The workers share latency as histograms (counts per log-spaced bin, see
+:mod:`proxy.telemetry.stats`), not as raw samples, so the test works on bin counts: values in
+one bin are ties. With ties handled by mid-ranks and the tie-corrected variance, U computed from
+bins is exactly U computed from the samples rounded to their bins. The p-value uses the normal approximation with a continuity
 correction (what Kayenta and ``scipy.stats.mannwhitneyu(method="asymptotic")`` do), which is
 accurate for the sample sizes a step needs before it is judged (tens of requests per side).
 

@@ -1,9 +1,10 @@
 """Measure what a step is judged on, per worker, in a form every worker can add up.
 
 Each worker sees only its own traffic. So each worker keeps *cumulative* counters per route and
-side (requests, 5xx answers, a latency histogram on :data:`proxy.stats.LATENCY_BOUNDS_MS`) and
-its cumulative shadow outcomes (from the metrics), and publishes them to the flag store under its
-own worker id every evaluation interval (:meth:`~proxy.rollout.storage.RolloutStore.publish`).
+side (requests, 5xx answers, a latency histogram on
+:data:`proxy.telemetry.stats.LATENCY_BOUNDS_MS`) and its cumulative shadow outcomes (from the
+metrics), and publishes them to the flag store under its own worker id every evaluation
+interval (:meth:`~proxy.rollout.storage.RolloutStore.publish`).
 The worker that holds the autopilot lease reads every worker's counters; when a step starts it
 keeps them as the step's *baseline*, and a step's window is the sum over workers of "now minus
 baseline". Cumulative counters make this robust: a lost publish only delays figures, a worker
@@ -21,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from proxy.inventory import LEGACY, NEW
-from proxy.stats import LATENCY_BOUNDS_MS, RollingStats
+from proxy.telemetry.stats import LATENCY_BOUNDS_MS, RollingStats
 
 __all__ = [
     "MeasuredStats",

@@ -3,7 +3,7 @@
 ```
 dispatcher ──(sampled, teed)──► TrafficRecorder ──queue──► writer thread ──► CaptureStore
                                   (policy.py)   recorder.py   records.py (redact)   store.py
-resync-strangler replay ──► replay.py ──► targets.py (live URLs) │ proxy.resync_replay (in-process)
+resync-strangler replay ──► replay.py ──► targets.py (live URLs) │ resync_replay.py (in-process)
                                └── comparator + rules, database snapshots (databases.py)
 resync-strangler promote ──► cases.py ──► parity_tests/cases/*.json (run by the parity suite)
 ```

@@ -24,7 +24,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from proxy.redaction import redact_json
+from proxy.shadow.redaction import redact_json
 from proxy.traffic.errors import CaseFileError
 from proxy.traffic.records import AUTH_INVALID, AUTH_NONE, AUTH_OTHER, AUTH_ROLE
 from proxy.traffic.requests import ReplayRequest
@@ -98,7 +98,7 @@ def case_from_capture(
 def case_from_mismatch(
     record: dict[str, Any], *, note: str = "", case_id: str | None = None
 ) -> dict[str, Any]:
-    """Return the case of a shadow mismatch record (``proxy.mismatches``).
+    """Return the case of a shadow mismatch record (``proxy.shadow.mismatches``).
 
     A mismatch record keeps a view of the request body, not its bytes: JSON, form and text
     bodies can be rebuilt; a multipart or binary body (kept as size and sha256) cannot.

@@ -150,7 +150,7 @@ async def _open_target(args: argparse.Namespace) -> Any:
             secret = os.environ.get("RESYNC_SECRET_KEY")
             if not secret:
                 raise CommandError("--mint-tokens signs with $RESYNC_SECRET_KEY, which is not set")
-            from proxy.resync_replay import DEFAULT_ROLE_USERS, mint_access_token
+            from proxy.traffic.resync_replay import DEFAULT_ROLE_USERS, mint_access_token
 
             users = {**DEFAULT_ROLE_USERS, **_pairs(args.user, "--user")}
             for role, username in users.items():
@@ -159,7 +159,7 @@ async def _open_target(args: argparse.Namespace) -> Any:
             args.legacy_url, args.new_url, tokens, dry_run_key=args.dry_run_key,
             timeout=args.timeout,
         )  # fmt: skip
-    from proxy.resync_replay import DEFAULT_ROLE_USERS, open_resync_pair
+    from proxy.traffic.resync_replay import DEFAULT_ROLE_USERS, open_resync_pair
 
     if args.database == "postgresql" and not args.postgres_admin_url:
         raise CommandError("--database postgresql needs --postgres-admin-url")
@@ -176,9 +176,9 @@ def _replay(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from proxy.compare import Comparator
     from proxy.errors import RulesError
-    from proxy.rules import load_rules
+    from proxy.shadow.compare import Comparator
+    from proxy.shadow.rules import load_rules
     from proxy.traffic.replay import ReplayResult, print_report, replay
 
     try:
@@ -225,7 +225,7 @@ def _replay(args: argparse.Namespace) -> int:
         store.close()
     print_report(report, console)
     if args.json_path:
-        from proxy.redaction import redact_text
+        from proxy.shadow.redaction import redact_text
 
         Path(args.json_path).write_text(
             redact_text(json.dumps(report.to_dict(), ensure_ascii=False, indent=2, default=str)),
@@ -284,7 +284,7 @@ def _promote(args: argparse.Namespace) -> int:
                 raise CommandError(f"no capture {args.id}")
             case = case_from_capture(record, note=args.note or "", case_id=args.name)
         else:
-            from proxy.mismatches import MismatchStore
+            from proxy.shadow.mismatches import MismatchStore
 
             settings = _settings()
             if settings.mismatch_db is None:

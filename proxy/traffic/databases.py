@@ -26,8 +26,8 @@ import sqlalchemy as sa
 
 import migrations
 from migrations.database import sync_engine_url
-from proxy.compare import Comparison, compare_json
-from proxy.rules import RuleSet
+from proxy.shadow.compare import Comparison, compare_json
+from proxy.shadow.rules import RuleSet
 
 __all__ = ["SNAPSHOT_RULES", "SNAPSHOT_TABLES", "DatabaseCopies", "compare_snapshots", "snapshot"]
 

@@ -28,7 +28,7 @@ import structlog
 from prometheus_client import CollectorRegistry, Gauge
 from prometheus_client import Counter as PromCounter
 
-from proxy.capture import CapturedResponse
+from proxy.shadow.capture import CapturedResponse
 from proxy.traffic.policy import CapturePolicy, RouteCapture
 from proxy.traffic.records import Exchange, build_capture
 from proxy.traffic.store import CaptureStore

@@ -2,7 +2,7 @@
 
 A capture record must be replayable, so unlike a mismatch record it keeps request bodies as
 bytes (multipart uploads included), not as a view. Every field is still redacted before it is
-stored (:mod:`proxy.redaction` plus what this module adds for bodies):
+stored (:mod:`proxy.shadow.redaction` plus what this module adds for bodies):
 
 - headers: credential headers (``authorization``, ``cookie``, ``set-cookie``, ...) and
   secret-named ones become ``[REDACTED]``; any JWT or ``Bearer``/``Basic`` value elsewhere too;
@@ -30,8 +30,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl
 
-from proxy.capture import CapturedResponse, header_value
-from proxy.redaction import (
+from proxy.shadow.capture import CapturedResponse, header_value
+from proxy.shadow.redaction import (
     REDACTED,
     SECRET_HEADERS,
     is_secret_name,

@@ -19,9 +19,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from proxy.capture import CapturedResponse
-from proxy.compare import Comparator, Comparison, format_diff
-from proxy.redaction import redact_text
+from proxy.shadow.capture import CapturedResponse
+from proxy.shadow.compare import Comparator, Comparison, format_diff
+from proxy.shadow.redaction import redact_text
 from proxy.traffic.requests import ReplayRequest
 from proxy.traffic.targets import WRITES_SKIP, ReplayTarget
 

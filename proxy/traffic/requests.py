@@ -12,8 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from proxy.decide import SAFE_METHODS
-from proxy.redaction import REDACTED, SECRET_HEADERS, is_secret_name
+from proxy.routing.decide import SAFE_METHODS
+from proxy.shadow.redaction import REDACTED, SECRET_HEADERS, is_secret_name
 from proxy.traffic.records import AUTH_INVALID, AUTH_NONE, AUTH_OTHER, AUTH_ROLE, decode_body
 
 __all__ = ["INVALID_BEARER", "OTHER_SCHEME", "ReplayRequest"]

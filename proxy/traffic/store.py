@@ -25,7 +25,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
-from proxy.redaction import REDACTED, is_secret_name
+from proxy.shadow.redaction import REDACTED, is_secret_name
 from proxy.traffic.errors import CaptureStoreError
 
 __all__ = [

@@ -17,9 +17,9 @@ from urllib.parse import unquote
 
 import httpx
 
-from proxy.capture import CapturedResponse, call_asgi
-from proxy.compare import Comparison
-from proxy.shadow import DRY_RUN_HEADER
+from proxy.shadow.capture import CapturedResponse, call_asgi
+from proxy.shadow.compare import Comparison
+from proxy.shadow.runner import DRY_RUN_HEADER
 from proxy.traffic.requests import ReplayRequest
 from proxy.types import ASGIApp
 

@@ -21,7 +21,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
-from proxy.stores import FlagStore, open_store
+from proxy.flags.stores import FlagStore, open_store
 from tests.services import create_postgres_database, drop_postgres_database
 
 BACKENDS = [

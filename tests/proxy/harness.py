@@ -15,9 +15,9 @@ import pytest
 import uvicorn
 
 from proxy.app import StranglerProxy, create_proxy
+from proxy.flags.stores import open_store
 from proxy.modes import FlagChange, Mode
 from proxy.settings import ProxySettings
-from proxy.stores import open_store
 from tests.proxy.sample_apps import ADMIN, create_legacy_app, create_new_app, verify_token
 from tests.services import free_port
 

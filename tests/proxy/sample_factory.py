@@ -8,8 +8,8 @@ shared fixtures so a worker process starts quickly.
 from __future__ import annotations
 
 from proxy.app import StranglerProxy, create_proxy
+from proxy.flags.stores import open_store
 from proxy.settings import ProxySettings
-from proxy.stores import open_store
 from tests.proxy.sample_apps import create_legacy_app, create_new_app, verify_token
 
 

@@ -10,13 +10,11 @@ from types import ModuleType
 import pytest
 
 import proxy
-import proxy.stores
 from proxy import errors
 
 
 def _proxy_modules() -> list[ModuleType]:
-    names = [f"proxy.{info.name}" for info in pkgutil.iter_modules(proxy.__path__)]
-    names += [f"proxy.stores.{info.name}" for info in pkgutil.iter_modules(proxy.stores.__path__)]
+    names = [info.name for info in pkgutil.walk_packages(proxy.__path__, "proxy.")]
     return [importlib.import_module(name) for name in names if name != "proxy.__main__"]
 
 
@@ -61,13 +59,13 @@ def test_every_proxy_exception_lives_in_the_one_tree(exc: type[BaseException]) -
     ("module", "name"),
     [
         pytest.param("proxy.auth", "InvalidToken", id="auth"),
-        pytest.param("proxy.changes", "RejectedChange", id="changes"),
-        pytest.param("proxy.cli", "CommandError", id="cli"),
-        pytest.param("proxy.legacy", "ClientDisconnected", id="legacy"),
-        pytest.param("proxy.lifespan", "LifespanFailed", id="lifespan"),
-        pytest.param("proxy.mismatches", "MismatchStoreError", id="mismatches"),
+        pytest.param("proxy.flags.changes", "RejectedChange", id="changes"),
+        pytest.param("proxy.cli.commands", "CommandError", id="cli"),
+        pytest.param("proxy.bridges.wsgi", "ClientDisconnected", id="legacy"),
+        pytest.param("proxy.bridges.lifespan", "LifespanFailed", id="lifespan"),
+        pytest.param("proxy.shadow.mismatches", "MismatchStoreError", id="mismatches"),
         pytest.param("proxy.problems", "AdminProblem", id="problems"),
-        pytest.param("proxy.rules", "RulesError", id="rules"),
+        pytest.param("proxy.shadow.rules", "RulesError", id="rules"),
     ],
 )
 def test_exceptions_stay_importable_where_they_are_raised(module: str, name: str) -> None:

@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 import pytest
 
 import proxy.errors
+import proxy.flags.stores
 import proxy.modes
-import proxy.stores
 from proxy.errors import (
     FlagFileError,
     InvalidFlag,
@@ -208,7 +208,7 @@ def test_errors_carry_what_a_caller_needs_to_answer() -> None:
             id="errors",
         ),
         pytest.param(
-            proxy.stores,
+            proxy.flags.stores,
             {
                 "FlagStore",
                 "PostgresFlagStore",

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from proxy.mismatches import MismatchStore
 from proxy.settings import ProxySettings
+from proxy.shadow.mismatches import MismatchStore
 
 
 @pytest.mark.parametrize("value", [pytest.param("", id="empty"), pytest.param("  ", id="blank")])

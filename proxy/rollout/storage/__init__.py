@@ -6,6 +6,7 @@ Redis server and key prefix, same PostgreSQL database); drivers not used are nev
 
 from __future__ import annotations
 
+from proxy.flags.stores.base import FlagStore
 from proxy.rollout.storage.base import (
     UNCONDITIONAL,
     HistoryEntry,
@@ -13,7 +14,6 @@ from proxy.rollout.storage.base import (
     PlanDocument,
     RolloutStore,
 )
-from proxy.stores.base import FlagStore
 
 __all__ = [
     "UNCONDITIONAL",

@@ -11,9 +11,9 @@ import os
 import secrets
 
 from proxy.app import StranglerProxy, create_proxy
-from proxy.metrics import ProxyMetrics
 from proxy.resync import ResyncTokenVerifier, _shadow_runner, open_flag_store
 from proxy.settings import ProxySettings
+from proxy.telemetry.metrics import ProxyMetrics
 
 
 def create_proxy_with_own_new_tws() -> StranglerProxy:

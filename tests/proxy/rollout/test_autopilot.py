@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from prometheus_client import CollectorRegistry
 
+from proxy.flags.stores import open_store
 from proxy.modes import FlagChange, Mode
 from proxy.rollout.autopilot import Autopilot
 from proxy.rollout.control import PlanControl
@@ -14,7 +15,6 @@ from proxy.rollout.measure import MeasuredStats
 from proxy.rollout.metrics import RolloutMetrics
 from proxy.rollout.plans import plan_from_mapping
 from proxy.rollout.storage import rollout_store_for
-from proxy.stores import open_store
 
 pytestmark = pytest.mark.anyio
 ROUTE = "GET /api/items"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.proxy.test_cli import AGENTS, _cli, _json, _ok, local_env, missing_env
+from tests.proxy.cli.test_cli import AGENTS, _cli, _json, _ok, local_env, missing_env
 
 __all__ = ["local_env", "missing_env"]
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from proxy.errors import FlagFileError, InvalidFlag
-from proxy.flagfile import load_flag_file
+from proxy.flags.flagfile import load_flag_file
 from proxy.modes import Mode
 from proxy.rollout.flagfile import load_plans
 from proxy.rollout.plans import Gates, Step, format_steps, parse_steps, plan_from_mapping

@@ -27,8 +27,8 @@ import httpx
 import pytest
 
 import migrations
-from proxy.decide import bucket_for
-from proxy.stores import open_store
+from proxy.flags.stores import open_store
+from proxy.routing.decide import bucket_for
 from tests.services import REPO_ROOT, TwsSim, free_port, start_tws_sim
 
 ROUTE = "GET /api/v1/status/workstations"

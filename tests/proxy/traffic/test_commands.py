@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from proxy.capture import CapturedResponse
-from proxy.cli import main
-from proxy.legacy import LegacyWSGIApp
-from proxy.mismatches import MismatchStore, build_record
+from proxy.bridges.wsgi import LegacyWSGIApp
+from proxy.cli.commands import main
+from proxy.shadow.capture import CapturedResponse
+from proxy.shadow.mismatches import MismatchStore, build_record
 from proxy.traffic.cases import read_case
 from proxy.traffic.records import Exchange, build_capture
 from proxy.traffic.store import SQLiteCaptureStore

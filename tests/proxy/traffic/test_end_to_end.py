@@ -23,11 +23,11 @@ import pytest
 
 import migrations
 from loadtest.servers import REPO_ROOT, Server, server_command, server_environment
-from proxy.cli import main
-from proxy.compare import Comparator
-from proxy.resync_replay import mint_access_token, open_resync_pair
-from proxy.rules import load_rules
+from proxy.cli.commands import main
+from proxy.shadow.compare import Comparator
+from proxy.shadow.rules import load_rules
 from proxy.traffic.replay import replay
+from proxy.traffic.resync_replay import mint_access_token, open_resync_pair
 from proxy.traffic.store import SQLiteCaptureStore, iter_all
 from proxy.types import Message, Receive, Scope, Send
 from tests.services import TwsSim, free_port

@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from proxy.app import StranglerProxy
-from proxy.metrics import ProxyMetrics
+from proxy.telemetry.metrics import ProxyMetrics
 from proxy.traffic.errors import CaptureStoreError
 from proxy.traffic.policy import CapturePolicy
 from proxy.traffic.recorder import CachedRoles, TrafficRecorder

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from proxy.capture import CapturedResponse
+from proxy.shadow.capture import CapturedResponse
 from proxy.traffic.records import Exchange, build_capture, decode_body, redact_body
 from proxy.traffic.requests import INVALID_BEARER, ReplayRequest
 

@@ -1,0 +1,10 @@
+"""``resync-strangler``: the command line (serve, routes, flags, mismatches, parity, capture...).
+
+Owns the commands (``commands``), the uvicorn options ``serve`` runs with (``serve``) and live
+parity between two running deployments (``parity``). The top of the dependency graph: it may
+import any other part of ``proxy``; nothing in ``proxy`` imports it.
+"""
+
+from proxy.cli.commands import main
+
+__all__ = ["main"]
