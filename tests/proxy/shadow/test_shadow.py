@@ -295,7 +295,7 @@ async def test_every_method_the_router_calls_safe_is_shadowed_without_dry_run(
 ) -> None:
     from proxy.modes import Mode, RouteFlag
     from proxy.routing import decide
-    from proxy.shadow.runner import runner as shadow
+    from proxy.shadow import runner as shadow
 
     flag = RouteFlag(route="GET /x", mode=Mode.SHADOW)
     decision = decide.decide(flag, {"type": "http", "method": method, "headers": []})
