@@ -5,7 +5,8 @@ The workers share latency as histograms (counts per log-spaced bin, see
 one bin are ties. With ties handled by mid-ranks and the tie-corrected variance, U computed from
 bins is exactly U computed from the samples rounded to their bins. The p-value uses the normal
 approximation with a continuity correction (what Kayenta and
-``scipy.stats.mannwhitneyu(method="asymptotic")`` do), which is accurate for the sample sizes a step needs before it is judged (tens of requests per side).
+``scipy.stats.mannwhitneyu(method="asymptotic")`` do), which is accurate for the sample sizes a
+step needs before it is judged (tens of requests per side).
 
 Why a rank test instead of one p95 ratio: a p95 from a handful of requests is noise, and a rank
 test says how sure we can be, given how many requests each side answered, that the new side is

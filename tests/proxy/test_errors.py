@@ -14,7 +14,13 @@ from proxy import errors
 
 
 def _proxy_modules() -> list[ModuleType]:
-    names = [info.name for info in pkgutil.walk_packages(proxy.__path__, "proxy.")]
+    # The core package and its concept sub-packages; the traffic and rollout add-ons keep their
+    # own trees (as before the move into sub-packages).
+    names = [
+        info.name
+        for info in pkgutil.walk_packages(proxy.__path__, "proxy.")
+        if not info.name.startswith(("proxy.traffic", "proxy.rollout"))
+    ]
     return [importlib.import_module(name) for name in names if name != "proxy.__main__"]
 
 
