@@ -2,7 +2,7 @@
 
 Both apps run in-process on their own identical copies of one seeded database, against the same
 TWS simulator; the answers (and, for writes, the database rows) are compared with the proxy's
-own comparator (``proxy.shadow.compare``), so shadow mode and these tests agree on what "the
+own comparator (``proxy.shadow.comparator``), so shadow mode and these tests agree on what "the
 same" is.
 ``scenarios.py`` is plain data, reused by ``proxy.cli.parity`` against running deployments.
 """

@@ -20,7 +20,7 @@ from parity_tests.credentials import Credentials, TokenPair
 from parity_tests.databases import DatabaseCopies
 from parity_tests.scenarios import ROLES
 from parity_tests.sides import AsgiSide, LoopThread, WsgiSide
-from proxy.shadow.compare import Comparator
+from proxy.shadow.comparator import Comparator
 from proxy.shadow.rules import load_rules
 from tests.services import TwsSim
 

@@ -17,7 +17,7 @@ from parity_tests.conftest import LegacySide, NewSide, ParityEnv, WritePair
 from parity_tests.databases import compare_snapshots, snapshot
 from parity_tests.harness import run_scenario
 from parity_tests.test_parity import check_expectation, faults
-from proxy.shadow.compare import format_diff
+from proxy.shadow.comparator import format_diff
 from proxy.traffic.cases import case_from_capture, read_case, write_case
 
 CASES = load_cases()

@@ -30,7 +30,7 @@ import parity_tests.schemathesis_hooks  # noqa: F401 - registers the upload's te
 from parity_tests.conftest import LegacySide, NewSide, ParityEnv, new_app
 from parity_tests.harness import preview
 from parity_tests.scenarios import multipart
-from proxy.shadow.compare import format_diff
+from proxy.shadow.comparator import format_diff
 from tests.services import TwsSim
 
 EXAMPLES_PER_OPERATION = 6

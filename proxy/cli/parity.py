@@ -27,7 +27,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from proxy.shadow.capture import CapturedResponse
-from proxy.shadow.compare import Comparator, Comparison, format_diff
+from proxy.shadow.comparator import Comparator, format_diff
+from proxy.shadow.differ import Comparison
 from proxy.shadow.redaction import redact_text
 from proxy.shadow.rules import load_rules
 

@@ -28,7 +28,8 @@ from urllib.parse import quote
 
 from proxy.errors import MismatchStoreError
 from proxy.shadow.capture import CapturedResponse, header_value
-from proxy.shadow.compare import Comparison, Difference, format_diff
+from proxy.shadow.comparator import format_diff
+from proxy.shadow.differ import Comparison, Difference
 from proxy.shadow.redaction import (
     REDACTED,
     is_secret_name,

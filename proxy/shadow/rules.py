@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from proxy.errors import RulesError
+from proxy.shadow.normalizers import NORMALIZERS
 
 __all__ = [
     "DEFAULT_RULES_PATH",
@@ -120,7 +121,7 @@ def _patterns(values: Iterable[str]) -> tuple[FieldPattern, ...]:
 class RouteRules:
     """What the comparator checks for one route.
 
-    ``normalize`` maps a field glob to a normaliser name (see ``proxy.shadow.compare.NORMALIZERS``);
+    ``normalize`` maps a field glob to a normaliser name (see ``normalizers.NORMALIZERS``);
     ``tolerance`` maps a glob to an absolute numeric tolerance; ``time_tolerance`` to seconds
     between two RFC 3339 timestamps; ``header_tolerance`` a header name to a numeric tolerance
     (``retry-after`` is computed from the clock).
@@ -255,9 +256,6 @@ def _number(value: Any, where: str) -> float:
 
 
 def _normalizer_name(value: Any, where: str) -> str:
-    # Imported lazily: compare.py imports this module.
-    from proxy.shadow.compare import NORMALIZERS
-
     if value not in NORMALIZERS:
         raise RulesError(f"{where}: unknown normaliser {value!r} (known: {sorted(NORMALIZERS)})")
     return str(value)

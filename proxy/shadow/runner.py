@@ -29,7 +29,8 @@ import structlog
 
 from proxy.routing.decide import SAFE_METHODS
 from proxy.shadow.capture import DEFAULT_BODY_LIMIT, CapturedResponse, call_asgi
-from proxy.shadow.compare import Comparator, Comparison
+from proxy.shadow.comparator import Comparator
+from proxy.shadow.differ import Comparison
 from proxy.shadow.mismatches import MismatchStore, build_record
 from proxy.types import ASGIApp
 

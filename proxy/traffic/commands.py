@@ -177,7 +177,7 @@ def _replay(args: argparse.Namespace) -> int:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from proxy.errors import RulesError
-    from proxy.shadow.compare import Comparator
+    from proxy.shadow.comparator import Comparator
     from proxy.shadow.rules import load_rules
     from proxy.traffic.replay import ReplayResult, print_report, replay
 

@@ -26,7 +26,7 @@ import sqlalchemy as sa
 
 import migrations
 from migrations.database import sync_engine_url
-from proxy.shadow.compare import Comparison, compare_json
+from proxy.shadow.differ import Comparison, compare_json
 from proxy.shadow.rules import RuleSet
 
 __all__ = ["SNAPSHOT_RULES", "SNAPSHOT_TABLES", "DatabaseCopies", "compare_snapshots", "snapshot"]

@@ -20,7 +20,8 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from proxy.shadow.capture import CapturedResponse
-from proxy.shadow.compare import Comparator, Comparison, format_diff
+from proxy.shadow.comparator import Comparator, format_diff
+from proxy.shadow.differ import Comparison
 from proxy.shadow.redaction import redact_text
 from proxy.traffic.requests import ReplayRequest
 from proxy.traffic.targets import WRITES_SKIP, ReplayTarget

@@ -24,7 +24,7 @@ import structlog
 
 from proxy.bridges.lifespan import AppLifespan
 from proxy.bridges.wsgi import LegacyWSGIApp
-from proxy.shadow.compare import Comparison
+from proxy.shadow.differ import Comparison
 from proxy.traffic.databases import DatabaseCopies, compare_snapshots, snapshot
 from proxy.traffic.targets import AppPairTarget
 from proxy.types import ASGIApp

@@ -18,7 +18,7 @@ from urllib.parse import unquote
 import httpx
 
 from proxy.shadow.capture import CapturedResponse, call_asgi
-from proxy.shadow.compare import Comparison
+from proxy.shadow.differ import Comparison
 from proxy.shadow.runner import DRY_RUN_HEADER
 from proxy.traffic.requests import ReplayRequest
 from proxy.types import ASGIApp

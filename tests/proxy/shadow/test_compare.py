@@ -10,14 +10,9 @@ from typing import Any
 import pytest
 
 from proxy.shadow.capture import CapturedResponse
-from proxy.shadow.compare import (
-    NORMALIZERS,
-    Comparator,
-    NoiseLearner,
-    compare_json,
-    compare_responses,
-    format_diff,
-)
+from proxy.shadow.comparator import Comparator, NoiseLearner, compare_responses, format_diff
+from proxy.shadow.differ import compare_json
+from proxy.shadow.normalizers import NORMALIZERS
 from proxy.shadow.rules import FieldPattern, RouteRules, RulesError, RuleSet, load_rules
 
 JSON = "application/json"

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from proxy.shadow.capture import CapturedResponse
-from proxy.shadow.compare import compare_responses
+from proxy.shadow.comparator import compare_responses
 from proxy.shadow.mismatches import MismatchStore, build_record
 from proxy.shadow.redaction import REDACTED, redact_headers, redact_json, redact_query, redact_text
 from proxy.shadow.rules import load_rules

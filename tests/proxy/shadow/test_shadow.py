@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from proxy.shadow.capture import CapturedResponse, ResponseRecorder, call_asgi
-from proxy.shadow.compare import Comparator
+from proxy.shadow.comparator import Comparator
 from proxy.shadow.mismatches import MismatchStore
 from proxy.shadow.runner import ShadowJob, ShadowRunner
 from proxy.telemetry.metrics import ProxyMetrics

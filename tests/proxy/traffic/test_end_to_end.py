@@ -24,7 +24,7 @@ import pytest
 import migrations
 from loadtest.servers import REPO_ROOT, Server, server_command, server_environment
 from proxy.cli.commands import main
-from proxy.shadow.compare import Comparator
+from proxy.shadow.comparator import Comparator
 from proxy.shadow.rules import load_rules
 from proxy.traffic.replay import replay
 from proxy.traffic.resync_replay import mint_access_token, open_resync_pair
