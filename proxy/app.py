@@ -40,6 +40,7 @@ from proxy.routing.limits import REJECT_KINDS, RequestLimits
 from proxy.routing.requestid import REQUEST_ID_HEADER, ensure_request_id
 from proxy.routing.table import RouteTable
 from proxy.settings import ProxySettings
+from proxy.shadow.runner import ShadowRunner
 from proxy.telemetry.accesslog import AccessLog, buffer_stdout, flush_stdout
 from proxy.telemetry.metrics import ProxyMetrics
 from proxy.types import ASGIApp, Message, Receive, Scope, Send
@@ -83,10 +84,13 @@ class StranglerProxy:
         self.settings = settings
         self.traffic_recorder = traffic_recorder
         self.store = store
-        self.shadow_runner = shadow_runner
         self.token_verifier = token_verifier
         self.inventory = build_inventory(legacy_wsgi_app, new_asgi_app)
         self.metrics = metrics if metrics is not None else ProxyMetrics()
+        if shadow_runner is None:
+            # Every proxy can shadow: a table may name the shadow modes at any time.
+            shadow_runner = ShadowRunner.from_settings(settings, self.metrics)
+        self.shadow_runner = shadow_runner
         self.legacy = LegacyWSGIApp(
             legacy_wsgi_app,
             threads=settings.legacy_threads,

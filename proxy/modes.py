@@ -18,6 +18,7 @@ from types import MappingProxyType
 from proxy.errors import InvalidFlag
 
 __all__ = [
+    "SAFE_METHODS",
     "FlagChange",
     "FlagEvent",
     "FlagTable",
@@ -27,6 +28,10 @@ __all__ = [
     "parse_percent",
     "split_route",
 ]
+
+#: Methods that must not change anything (RFC 9110 section 9.2.1): shadowed without dry-run.
+#: The one definition: the decision, the dispatcher and the shadow runner read it from here.
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 
 _ROUTE_KEY = re.compile(r"^(?P<method>[A-Z]{1,16}) (?P<path>/\S*)$")
 
