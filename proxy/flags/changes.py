@@ -14,8 +14,7 @@ from dataclasses import dataclass
 
 from proxy.errors import RejectedChange, RejectedImport
 from proxy.inventory import LEGACY, NEW, SIDES, Inventory, Route
-from proxy.modes import FlagChange, FlagTable, Mode, RouteFlag
-from proxy.routing.table import effective_flag, mode_allowed
+from proxy.modes import FlagChange, FlagTable, Mode, RouteFlag, effective_flag, mode_allowed
 
 __all__ = [
     "RejectedChange",
