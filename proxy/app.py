@@ -178,9 +178,7 @@ class StranglerProxy:
     # Routing state ------------------------------------------------------------------------------
     def compile(self, flags: FlagTable) -> RouteTable:
         """Compile the route table for ``flags`` (no side effect)."""
-        return RouteTable.compile(
-            self.inventory, flags, served_by_headers=self.settings.served_by_headers
-        )
+        return RouteTable(self.inventory, flags, served_by_headers=self.settings.served_by_headers)
 
     def apply_table(self, flags: FlagTable) -> None:
         """Swap in the route table for ``flags``: one assignment, read once per request."""

@@ -188,8 +188,3 @@ def plan_kill_switch(inventory: Inventory, table: FlagTable) -> list[FlagChange]
         if LEGACY in route.sides
     ]
     return _changed(inventory, table, changes)
-
-
-def differs_from(inventory: Inventory, table: FlagTable, change: FlagChange) -> bool:
-    """Whether applying ``change`` would alter what the proxy does (or what the store holds)."""
-    return bool(_changed(inventory, table, [change]))

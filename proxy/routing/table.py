@@ -171,13 +171,6 @@ class RouteTable:
         )
         self.unmatched = self._fallback[LEGACY]
 
-    @classmethod
-    def compile(
-        cls, inventory: Inventory, flags: FlagTable, *, served_by_headers: bool = True
-    ) -> RouteTable:
-        """Build the table for one flag version."""
-        return cls(inventory, flags, served_by_headers=served_by_headers)
-
     def match(self, method: str, path: str) -> RouteEntry:
         """Return the entry for an HTTP request; unknown paths get the legacy fallback."""
         if method == "HEAD":

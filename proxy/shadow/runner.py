@@ -23,7 +23,7 @@ import random
 from collections import Counter
 from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
@@ -42,7 +42,6 @@ __all__ = [
     "SAFE_METHODS",
     "CapturedResponse",
     "ShadowJob",
-    "ShadowMetrics",
     "ShadowRunner",
 ]
 
@@ -93,28 +92,15 @@ class ShadowJob:
         return "new" if self.candidate_side == "legacy" else "legacy"
 
 
-class ShadowMetrics(Protocol):
-    """What the runner needs from metrics: one call per shadow outcome."""
-
-    def __call__(self, route: str, result: str) -> None: ...
-
-
 def _metrics_sink(metrics: Any) -> Callable[[str, str], None]:
-    """Adapt ``ProxyMetrics`` (``record_shadow``), a prometheus Counter or a callback."""
+    """One call per shadow outcome: ``ProxyMetrics.record_shadow``, a callback, or nothing."""
     if metrics is None:
         return lambda route, result: None
-    for name in ("record_shadow", "shadow_result", "observe_shadow"):
-        method = getattr(metrics, name, None)
-        if callable(method):
-            return lambda route, result: method(route, result)
-    for name in ("shadow_total", "strangler_shadow_total"):
-        counter = getattr(metrics, name, None)
-        if counter is not None and hasattr(counter, "labels"):
-            return lambda route, result: counter.labels(route=route, result=result).inc()
-    if hasattr(metrics, "labels"):
-        return lambda route, result: metrics.labels(route=route, result=result).inc()
+    record = getattr(metrics, "record_shadow", None)
+    if callable(record):
+        return record
     if callable(metrics):
-        return lambda route, result: metrics(route, result)
+        return metrics
     raise TypeError(f"cannot record shadow results on {type(metrics).__name__}")
 
 
