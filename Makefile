@@ -65,7 +65,7 @@ browser: $(STAMP) chromium
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy legacy_flask resync_fastapi proxy tws_sim migrations loadtest
+	$(VENV)/bin/mypy legacy_flask resync_fastapi resync_scenarios proxy tws_sim migrations loadtest
 
 # The Locust benchmark (server on core 0, Locust and the simulator on core 1): every serving mode,
 # scenario and database, the latency sweep and the burst, about 30 minutes; BENCH_ARGS passes

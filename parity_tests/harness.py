@@ -16,10 +16,10 @@ from typing import Any, Protocol
 import httpx
 
 from parity_tests.credentials import Credentials
-from parity_tests.scenarios import Scenario
 from proxy.capture import CapturedResponse
 from proxy.compare import Comparator, Comparison, format_diff
 from proxy.redaction import redact_text
+from resync_scenarios import Scenario
 
 __all__ = ["Exchange", "Outcome", "build_request", "preview", "run_scenario"]
 
