@@ -1,7 +1,8 @@
 """Which packages may import which, read from the source (every import, lazy ones included).
 
 The product (``proxy``) does not depend on its test suite; the scenarios it shares with the
-suite (``resync_scenarios``) depend on neither the apps' internals nor the suite.
+suite (``resync_scenarios``) depend on neither the apps' internals nor the suite; no two modules
+of ``loadtest`` (or of ``resync_scenarios``) import each other, directly or round a longer circle.
 """
 
 from __future__ import annotations
@@ -30,6 +31,65 @@ def imported_modules(path: Path) -> set[str]:
                 module = node.module or ""
             found.add(module)
             found.update(f"{module}.{alias.name}" for alias in node.names)
+    return found
+
+
+def module_name(path: Path) -> str:
+    """Return the dotted module name of a source file under the repository."""
+    parts = path.relative_to(ROOT).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def import_graph(package: str) -> dict[str, set[str]]:
+    """Return, for each module of ``package``, the modules of ``package`` it imports."""
+    modules = {module_name(path): path for path in (ROOT / package).rglob("*.py")}
+    graph: dict[str, set[str]] = {}
+    for name, path in modules.items():
+        targets = set()
+        for imported in imported_modules(path):
+            parts = imported.split(".")
+            # ``from a.b import c``: the module a.b.c if there is one, else a.b
+            hit = next(
+                (".".join(parts[:n]) for n in range(len(parts), 0, -1)
+                 if ".".join(parts[:n]) in modules),
+                None,
+            )  # fmt: skip
+            if hit is not None and hit != package:
+                targets.add(hit)
+        graph[name] = targets
+    return graph
+
+
+def circles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Return the strongly connected groups of more than one module (or a module importing
+    itself): each is an import circle."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    found: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        for nxt in sorted(graph.get(node, ())):
+            if nxt not in index:
+                visit(nxt)
+                low[node] = min(low[node], low[nxt])
+            elif nxt in stack:
+                low[node] = min(low[node], index[nxt])
+        if low[node] == index[node]:
+            group = []
+            while True:
+                member = stack.pop()
+                group.append(member)
+                if member == node:
+                    break
+            if len(group) > 1 or node in graph.get(node, ()):
+                found.append(sorted(group))
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
     return found
 
 
@@ -64,3 +124,16 @@ def test_the_parity_suite_and_the_live_command_share_one_scenario_list() -> None
     assert suite.SCENARIOS is resync_scenarios.SCENARIOS
     live = proxy.parity_live.live_scenarios("token")
     assert live and {s.id for s in live} <= {s.id for s in resync_scenarios.SCENARIOS}
+
+
+@pytest.mark.parametrize("package", ["loadtest", "resync_scenarios"])
+def test_no_modules_import_each_other_in_a_circle(package: str) -> None:
+    graph = import_graph(package)
+    assert graph, f"no modules found in {package}"
+    assert circles(graph) == []
+
+
+def test_the_circle_check_sees_a_circle() -> None:
+    assert circles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+    assert circles({"a": {"a"}}) == [["a"]]
+    assert circles({"a": {"b"}, "b": set()}) == []
