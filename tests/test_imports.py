@@ -2,7 +2,8 @@
 
 The product (``proxy``) does not depend on its test suite; the scenarios it shares with the
 suite (``resync_scenarios``) depend on neither the apps' internals nor the suite; no two modules
-of ``loadtest`` (or of ``resync_scenarios``) import each other, directly or round a longer circle.
+of ``loadtest`` (or of ``resync_scenarios``) import each other, directly or round a longer circle;
+the FastAPI app's exception classes import no request handling (their handlers do).
 """
 
 from __future__ import annotations
@@ -137,3 +138,12 @@ def test_the_circle_check_sees_a_circle() -> None:
     assert circles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
     assert circles({"a": {"a"}}) == [["a"]]
     assert circles({"a": {"b"}, "b": set()}) == []
+
+
+def test_the_fastapi_exceptions_module_holds_only_classes() -> None:
+    """``core/exceptions.py`` imports no request handling; ``core/handlers.py`` renders them."""
+    core = ROOT / "resync_fastapi" / "core"
+    imported = {name.split(".")[0] for name in imported_modules(core / "exceptions.py")}
+    assert imported.isdisjoint({"fastapi", "starlette", "resync_fastapi"}), imported
+    main = imported_modules(ROOT / "resync_fastapi" / "main.py")
+    assert "resync_fastapi.core.handlers.install_exception_handlers" in main
