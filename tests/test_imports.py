@@ -3,7 +3,8 @@
 The product (``proxy``) does not depend on its test suite; the scenarios it shares with the
 suite (``resync_scenarios``) depend on neither the apps' internals nor the suite; no two modules
 of ``loadtest`` (or of ``resync_scenarios``) import each other, directly or round a longer circle;
-the FastAPI app's exception classes import no request handling (their handlers do).
+the FastAPI app's exception classes import no request handling (their handlers do); the chunking
+of documents into ``rag_chunks`` rows is defined once, by the schema (``migrations``).
 """
 
 from __future__ import annotations
@@ -147,3 +148,18 @@ def test_the_fastapi_exceptions_module_holds_only_classes() -> None:
     assert imported.isdisjoint({"fastapi", "starlette", "resync_fastapi"}), imported
     main = imported_modules(ROOT / "resync_fastapi" / "main.py")
     assert "resync_fastapi.core.handlers.install_exception_handlers" in main
+
+
+def test_the_schema_owns_the_chunking() -> None:
+    """One ``chunk_text`` (``migrations.chunking``): the seed and both apps' uploads use it."""
+    defined = [
+        str(path.relative_to(ROOT))
+        for package in ("legacy_flask", "resync_fastapi", "migrations")
+        for path in sorted((ROOT / package).rglob("*.py"))
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+        if isinstance(node, ast.FunctionDef) and node.name == "chunk_text"
+    ]
+    assert defined == ["migrations/chunking.py"]
+    for user in ("migrations/seed.py", "legacy_flask/routes/rag.py",
+                 "resync_fastapi/services/documents.py"):  # fmt: skip
+        assert "migrations.chunking.chunk_text" in imported_modules(ROOT / user), user
