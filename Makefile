@@ -66,7 +66,7 @@ browser: $(STAMP) chromium
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy legacy_flask resync_fastapi proxy tws_sim migrations loadtest
+	$(VENV)/bin/mypy legacy_flask resync_fastapi resync_scenarios proxy tws_sim migrations loadtest
 	$(VENV)/bin/lint-imports
 
 # The Locust benchmark (server on core 0, Locust and the simulator on core 1): every serving mode,
