@@ -147,7 +147,9 @@ class StranglerProxy:
         self._http: ASGIApp = self._side_override() or self.dispatcher.http
         from proxy.rollout.wiring import attach_rollout
 
-        self.rollout = attach_rollout(self)
+        self.rollout = attach_rollout(
+            settings, store, self.inventory, self.watcher, self.metrics, self.stats, self.admin
+        )
 
     def _side_override(self) -> ASGIApp | None:
         """The tester override in front of the dispatcher, when configured (routing.override)."""
