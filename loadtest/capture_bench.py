@@ -7,10 +7,11 @@ For each side (the route on ``legacy``, then on ``new``) it runs the proxy twice
 capture policy and with ``sample_rate = 1`` on the route, each time on a fresh copy of one
 seeded database (``--rounds N`` alternates off and on N times and sums up with medians, so a
 drift in the machine's load hits both alike): the proxy pinned to core 0, Locust's
-``AgentsUser`` pinned to core 1 with pre-issued tokens. It reports the server's CPU time per request (utime+stime of the proxy's
-process tree over the requests its own metrics counted: steady even when other work shares the
-machine) and the throughput Locust saw (noisy on a shared machine), plus what the capture
-writer stored and dropped. Standalone on purpose: ``loadtest/bench.py`` measures serving modes.
+``AgentsUser`` pinned to core 1 with pre-issued tokens. It reports the server's CPU time per
+request (utime+stime of the proxy's process tree over the requests its own metrics counted:
+steady even when other work shares the machine) and the throughput Locust saw (noisy on a
+shared machine), plus what the capture writer stored and dropped. Standalone on purpose:
+``loadtest/bench.py`` measures serving modes.
 """
 
 from __future__ import annotations
