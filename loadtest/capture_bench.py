@@ -1,14 +1,17 @@
 """Measure what traffic capture costs: ``GET /api/v1/agents`` through the proxy, capture off and on.
 
     .venv/bin/python -m loadtest.capture_bench [--duration 20] [--users 20] [--side legacy|new|both]
+        [--rounds N]
 
 For each side (the route on ``legacy``, then on ``new``) it runs the proxy twice, without a
 capture policy and with ``sample_rate = 1`` on the route, each time on a fresh copy of one
-seeded database: the proxy pinned to core 0, Locust's ``AgentsUser`` pinned to core 1 with
-pre-issued tokens. It reports the server's CPU time per request (utime+stime of the proxy's
-process tree over the requests its own metrics counted: steady even when other work shares the
-machine) and the throughput Locust saw (noisy on a shared machine), plus what the capture
-writer stored and dropped. Standalone on purpose: ``loadtest/bench.py`` measures serving modes.
+seeded database (``--rounds N`` alternates off and on N times and sums up with medians, so a
+drift in the machine's load hits both alike): the proxy pinned to core 0, Locust's
+``AgentsUser`` pinned to core 1 with pre-issued tokens. It reports the server's CPU time per
+request (utime+stime of the proxy's process tree over the requests its own metrics counted:
+steady even when other work shares the machine) and the throughput Locust saw (noisy on a
+shared machine), plus what the capture writer stored and dropped. Standalone on purpose:
+``loadtest/bench.py`` measures serving modes.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from statistics import median
 
 import httpx
 
@@ -161,12 +165,18 @@ def _table(runs: list[Run]) -> str:
             f"{run.dropped} |"
         )
     for side in sorted({r.side for r in runs}):
-        off = next((r for r in runs if r.side == side and not r.capture), None)
-        on = next((r for r in runs if r.side == side and r.capture), None)
-        if off and on and off.requests and on.requests:
-            cpu = 100 * (on.cpu_ms_per_request / off.cpu_ms_per_request - 1)
-            rps = 100 * (on.rps / off.rps - 1) if off.rps else float("nan")
-            lines.append(f"\n{side}: capture costs {cpu:+.1f} % CPU per request, {rps:+.1f} % rps")
+        off = [r for r in runs if r.side == side and not r.capture and r.requests]
+        on = [r for r in runs if r.side == side and r.capture and r.requests]
+        if off and on:
+            off_cpu = median(r.cpu_ms_per_request for r in off)
+            on_cpu = median(r.cpu_ms_per_request for r in on)
+            off_rps, on_rps = median(r.rps for r in off), median(r.rps for r in on)
+            cpu = 100 * (on_cpu / off_cpu - 1)
+            rps = 100 * (on_rps / off_rps - 1) if off_rps else float("nan")
+            lines.append(
+                f"\n{side}: capture costs {cpu:+.1f} % CPU per request, {rps:+.1f} % rps"
+                f" (medians of {len(off)} off and {len(on)} on runs, alternated)"
+            )
     return "\n".join(lines)
 
 
@@ -182,6 +192,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--server-core", type=int, default=0)
     parser.add_argument("--client-core", type=int, default=1)
     parser.add_argument("--port-base", type=int, default=18700)
+    parser.add_argument(
+        "--rounds", type=int, default=1,
+        help="alternate off and on runs this many times per side; the summary takes medians",
+    )  # fmt: skip
     parser.add_argument("--json", dest="json_path", default=None)
     args = parser.parse_args(argv)
     sides = ("legacy", "new") if args.side == "both" else (args.side,)
@@ -189,10 +203,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="capture-bench-") as work:
         template = _seed(Path(work))
         for side in sides:
-            for capture in (False, True):
-                run = _run(side, capture, template, Path(work) / f"{side}-{capture}", args)
-                print(f"{side} capture={'on' if capture else 'off'}: {run}", file=sys.stderr)
-                runs.append(run)
+            for round_ in range(max(1, args.rounds)):
+                for capture in (False, True):
+                    folder = Path(work) / f"{side}-{capture}-{round_}"
+                    run = _run(side, capture, template, folder, args)
+                    print(f"{side} capture={'on' if capture else 'off'}: {run}", file=sys.stderr)
+                    runs.append(run)
     print(_table(runs))
     if args.json_path:
         Path(args.json_path).write_text(
