@@ -84,14 +84,18 @@ _ALNUM = frozenset(b"abcdefghijklmnopqrstuvwxyz0123456789")
 _TEXT_ALNUM = frozenset("abcdefghijklmnopqrstuvwxyz0123456789")
 
 
-def _short_word(lowered: Any, word: Any, alnum: frozenset[Any]) -> bool:
-    """Tell whether ``word`` occurs in ``lowered`` with no ASCII letter or digit either side."""
+def _short_word(lowered: Any, word: Any, alnum: frozenset[Any], backslash: Any) -> bool:
+    """Tell whether ``word`` occurs in ``lowered`` with no ASCII letter or digit either side.
+
+    A letter that ends a JSON escape (``\\n`` in ``"\\nsid"``, which json.loads makes a newline
+    that is_secret_name strips) counts as no letter.
+    """
     at = lowered.find(word)
     size = len(word)
     while at >= 0:
-        if (at == 0 or lowered[at - 1] not in alnum) and (
-            at + size >= len(lowered) or lowered[at + size] not in alnum
-        ):
+        if (
+            at == 0 or lowered[at - 1] not in alnum or (at >= 2 and lowered[at - 2] == backslash)
+        ) and (at + size >= len(lowered) or lowered[at + size] not in alnum):
             return True
         at = lowered.find(word, at + 1)
     return False
@@ -107,7 +111,7 @@ def _needs_redaction(data: bytes) -> bool:
             if marker in data:
                 return True
     for word in _SHORT_WORDS:  # noqa: SIM110 - loops: any() over a generator costs 3x here
-        if word in lowered and _short_word(lowered, word, _ALNUM):
+        if word in lowered and _short_word(lowered, word, _ALNUM, 92):
             return True
     return False
 
@@ -122,7 +126,7 @@ def _text_needs_redaction(text: str) -> bool:
             if marker in lowered:
                 return True
     for word in _TEXT_SHORT_WORDS:
-        if word in lowered and _short_word(lowered, word, _TEXT_ALNUM):
+        if word in lowered and _short_word(lowered, word, _TEXT_ALNUM, "\\"):
             return True
     return False
 
