@@ -360,7 +360,9 @@ def _clean_headers(
 def _joined(values: list[bytes] | None) -> str | None:
     if values is None:
         return None
-    return ", ".join(v.decode("latin-1").strip() for v in values)
+    if len(values) == 1:
+        return values[0].decode("latin-1").strip()
+    return ", ".join([v.decode("latin-1").strip() for v in values])
 
 
 @dataclass(frozen=True, slots=True)

@@ -118,17 +118,23 @@ SHAPE_KEYS = _RECORD_KEYS | _AUTH_KEYS | _REQUEST_KEYS | _RESPONSE_KEYS | _BODY_
 
 
 def _flat(value: Any, keys: frozenset[str]) -> bool:
-    return (
-        type(value) is dict
-        and value.keys() <= keys
-        and all(type(v) in _SCALARS for v in value.values())
-    )
+    if type(value) is not dict or not value.keys() <= keys:
+        return False
+    for item in value.values():  # noqa: SIM110 - loops: all() over a generator costs 2x here
+        if type(item) not in _SCALARS:
+            return False
+    return True
 
 
 def _pairs(value: Any) -> bool:
-    return type(value) is list and all(
-        type(p) is list and len(p) == 2 and type(p[0]) is str and type(p[1]) is str for p in value
-    )
+    if type(value) is not list:
+        return False
+    for pair in value:
+        if type(pair) is not list or len(pair) != 2:
+            return False
+        if type(pair[0]) is not str or type(pair[1]) is not str:
+            return False
+    return True
 
 
 def _part(value: Any, keys: frozenset[str]) -> bool:
