@@ -344,7 +344,7 @@ class LocalStore:
         return {"version": table.version, "changed": changed}
 
     def events(self, *, limit: int, offset: int, route: str | None) -> dict[str, Any]:
-        from proxy.admin.api import _event
+        from proxy.flags.service import event_json as _event
 
         async def work(store: Any) -> dict[str, Any]:
             items = await store.events(limit=limit, offset=offset, route=route)
