@@ -61,11 +61,13 @@ test: lint chromium
 browser: $(STAMP) chromium
 	$(PY) -m pytest tests/proxy/admin/dashboard -m browser
 
-# Lint and types are part of the build: make test runs this first.
+# Lint, types and the layering of proxy/ (import-linter's contracts in pyproject.toml) are part
+# of the build: make test runs this first.
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy legacy_flask resync_fastapi proxy tws_sim migrations loadtest
+	$(VENV)/bin/mypy legacy_flask resync_fastapi resync_scenarios proxy tws_sim migrations loadtest
+	$(VENV)/bin/lint-imports
 
 # The Locust benchmark (server on core 0, Locust and the simulator on core 1): every serving mode,
 # scenario and database, the latency sweep and the burst, about 30 minutes; BENCH_ARGS passes

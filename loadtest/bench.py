@@ -27,19 +27,15 @@
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import resource
 import shlex
 import shutil
-import socket
-import sqlite3
 import subprocess
 import sys
 import threading
 import time
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -60,6 +56,15 @@ from loadtest.databases import (
     BenchDatabase,
     open_database,
 )
+from loadtest.fixtures import (
+    ADMIN_PASSWORD,
+    BenchUsers,
+    free_port,
+    pin_self,
+    report_folder,
+    sign_in,
+    start_simulator,
+)
 from loadtest.promise import cpu_ms_per_request
 from loadtest.report import TABLE_END, write_report
 from loadtest.results import AGGREGATED, RunResult, read_failures_csv, read_stats_csv
@@ -71,122 +76,22 @@ from loadtest.servers import (
     server_command,
     server_environment,
 )
+from loadtest.settings import (
+    BURST_APPS,
+    REPORTS_DIR,
+    SCENARIOS,
+    SWEEP_SYSTEMS,
+    SYSTEMS,
+    BenchSettings,
+    Scenario,
+    System,
+)
 from loadtest.sweep import SWEEP_LATENCIES, sized_threads
 from loadtest.usage import UsageSampler, tree_cpu_seconds
 
-__all__ = [
-    "BURST_APPS",
-    "SCENARIOS",
-    "SWEEP_SYSTEMS",
-    "SYSTEMS",
-    "BenchSettings",
-    "Scenario",
-    "System",
-    "main",
-    "run_bench",
-]
+__all__ = ["main", "run_bench"]
 
-BENCH_PASSWORD = "resync-bench-password-0001"  # a throwaway user in a throwaway copy
-ADMIN_PASSWORD = os.environ.get("RESYNC_DEMO_ADMIN_PASSWORD", "resync-admin-dev")
 TARGETS_DIR = REPO_ROOT / "loadtest" / "targets"
-REPORTS_DIR = REPO_ROOT / "loadtest" / "reports"
-
-
-@dataclass(frozen=True, slots=True)
-class Scenario:
-    """What the simulated users do: one Locust user class and the route it loads."""
-
-    name: str
-    user_class: str
-    route: str  # the flag key, "GET /api/v1/agents" (the one a shadow system shadows)
-    locust_args: tuple[str, ...] = ()  # more Locust options for this scenario
-
-    @property
-    def path(self) -> str:
-        """The route's path."""
-        return self.route.split(" ", 1)[1]
-
-
-@dataclass(frozen=True, slots=True)
-class System:
-    """One way to serve the API: a server kind and, for the proxy, how its flags are set."""
-
-    name: str
-    kind: str  # "gunicorn" | "uvicorn" | "proxy"
-    label: str
-    proxy_mode: str | None = None  # "legacy" | "new" | "canary" | "shadow"
-    percent: int = 0
-
-
-SCENARIOS = {
-    "agents": Scenario("agents", "AgentsUser", "GET /api/v1/agents"),
-    "jobs": Scenario("jobs", "JobsUser", "GET /api/v1/status/jobs"),
-    # every resource, weighted as an operator's day, without the pauses (a closed loop)
-    "operator": Scenario(
-        "operator", "ResyncOperator", "GET /api/v1/status/jobs", ("--think-time", "0")
-    ),
-}
-SYSTEMS = {
-    system.name: system
-    for system in (
-        System("gunicorn", "gunicorn", "legacy Flask, gunicorn"),
-        System("proxy-legacy", "proxy", "proxy, every route on legacy", "legacy"),
-        System("uvicorn", "uvicorn", "FastAPI, uvicorn"),
-        System("proxy-new", "proxy", "proxy, every route on new", "new"),
-        System("proxy-canary50", "proxy", "proxy, canary 50 % to new", "canary", 50),
-        System("proxy-shadow", "proxy", "proxy, measured route in shadow", "shadow"),
-    )
-}
-SWEEP_SYSTEMS = {
-    system.name: system
-    for system in (
-        System("gunicorn", "gunicorn", "legacy Flask, gunicorn, the same threads"),
-        System("gunicorn-sized", "gunicorn", "legacy Flask, gunicorn, threads sized to latency"),
-        System("uvicorn", "uvicorn", "FastAPI, uvicorn"),
-    )
-}
-BURST_APPS = ("gunicorn", "uvicorn")
-
-
-@dataclass(frozen=True, slots=True)
-class BenchSettings:
-    """Everything a bench run is parametrised by (the command-line options)."""
-
-    duration: int = 20
-    users: int = 50
-    spawn_rate: float = 50.0
-    warmup: int = 5
-    latency_ms: int = 20
-    systems: tuple[str, ...] = tuple(SYSTEMS)
-    scenarios: tuple[str, ...] = tuple(SCENARIOS)
-    databases: tuple[str, ...] = DATABASE_KINDS
-    postgres_url: str = DEFAULT_POSTGRES_URL
-    sweep: tuple[int, ...] = SWEEP_LATENCIES  # TWS latencies of the sweep; () for none
-    sweep_users: int = 100
-    sweep_duration: int = 15
-    burst: tuple[str, ...] = BURST_APPS  # apps the burst hits; () for none
-    burst_requests: int = 240
-    burst_timeout: float = 2.0  # the servers' RESYNC_TWS_TIMEOUT during the burst
-    burst_hang: float = 30.0  # how long each TWS call hangs
-    burst_client_timeout: float = 120.0
-    legacy_threads: int = 8
-    server_core: int | None = 0
-    client_core: int | None = 1
-    log_level: str = "INFO"
-    html: bool = False
-    label: str = ""  # report folder suffix: loadtest/reports/<date>-<label>
-    report_dir: Path = REPORTS_DIR
-    work_dir: Path = REPO_ROOT / "var" / "bench"
-    command: str = ""
-
-    @property
-    def run_time(self) -> int:
-        """Locust's ``--run-time``: the ramp, the warm-up, then the measured duration."""
-        return self.run_time_for(self.users, self.duration)
-
-    def run_time_for(self, users: int, duration: int) -> int:
-        """``--run-time`` of a run with ``users`` users measured for ``duration`` seconds."""
-        return math.ceil(users / self.spawn_rate) + self.warmup + duration
 
 
 def _say(message: str) -> None:
@@ -198,172 +103,12 @@ def set_simulator(sim_url: str, **values: float) -> None:
     httpx.put(f"{sim_url}/_control", json=values, timeout=10).raise_for_status()
 
 
-def free_port() -> int:
-    """Return a loopback TCP port nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def targets_file(scenario: str, system: str) -> Path | None:
     """The targets for one run: ``<scenario>-<system>.toml``, else ``<scenario>.toml``."""
     for name in (f"{scenario}-{system}.toml", f"{scenario}.toml"):
         if (TARGETS_DIR / name).exists():
             return TARGETS_DIR / name
     return None
-
-
-# -- fixtures: database, simulator, bench users ------------------------------------------------
-
-
-def seed_template(path: Path) -> str:
-    """Create a migrated, seeded SQLite database at ``path``; return its URL."""
-    import migrations  # the shared schema; imported here so --help works without a database
-
-    url = f"sqlite:///{path}"
-    migrations.upgrade(url)
-    migrations.seed(url, environment="development")
-    return url
-
-
-def checkpoint(path: Path) -> None:
-    """Fold the WAL into the database file so that copying the file copies everything."""
-    with sqlite3.connect(path) as conn:
-        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    conn.close()
-
-
-def copy_database(template: Path, target: Path) -> str:
-    """Copy a checkpointed database file; return the copy's URL."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(template, target)
-    return f"sqlite:///{target}"
-
-
-def start_simulator(settings: BenchSettings, log_path: Path) -> tuple[subprocess.Popen[bytes], str]:
-    """Start ``python -m tws_sim`` at the chosen latency on the client core; return it, its URL."""
-    port = free_port()
-    command = [sys.executable, "-m", "tws_sim", "--host", "127.0.0.1", "--port", str(port)]
-    command += ["--latency-ms", str(settings.latency_ms)]
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    with log_path.open("ab") as log:
-        process = subprocess.Popen(
-            pinned(command, settings.client_core),
-            cwd=REPO_ROOT,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise ServerError(f"tws_sim exited with {process.returncode}; see {log_path}")
-        try:
-            if httpx.get(f"{base}/_control/health", timeout=1).status_code == 200:
-                return process, base
-        except httpx.TransportError:
-            time.sleep(0.1)
-    process.kill()
-    raise ServerError("tws_sim did not answer within 30 s")
-
-
-def sign_in(base_url: str, username: str, password: str) -> dict[str, str]:
-    """Return bearer headers for ``username`` (raises on failure)."""
-    response = httpx.post(
-        f"{base_url}/api/v1/auth/login",
-        json={"username": username, "password": password},
-        timeout=30,
-    )
-    response.raise_for_status()
-    return {"Authorization": f"Bearer {response.json()['access_token']}"}
-
-
-def create_bench_users(base_url: str, count: int) -> None:
-    """Add operators ``bench001``.. through ``POST /api/v1/users`` (one argon2 hash each)."""
-    admin = sign_in(base_url, "admin", ADMIN_PASSWORD)
-    with httpx.Client(base_url=base_url, headers=admin, timeout=60) as client:
-        for n in range(1, count + 1):
-            body = {"username": f"bench{n:03d}", "password": BENCH_PASSWORD, "role": "operator"}
-            response = client.post("/api/v1/users", json=body)
-            if response.status_code not in (201, 409):
-                refused = f"{response.status_code} {response.text[:200]}"
-                raise ServerError(f"creating bench{n:03d}: {refused}")
-
-
-def issue_tokens(base_url: str, count: int, path: Path) -> None:
-    """Sign every bench user in once; write ``username<TAB>access_token`` lines to ``path``."""
-
-    def token(n: int) -> str:
-        username = f"bench{n:03d}"
-        return f"{username}\t{sign_in(base_url, username, BENCH_PASSWORD)['Authorization'][7:]}"
-
-    with ThreadPoolExecutor(max_workers=4) as pool:
-        lines = list(pool.map(token, range(1, count + 1)))
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-
-
-@dataclass
-class BenchUsers:
-    """The bench users in the template database and access tokens for them.
-
-    Signing in costs an argon2 verification (CPU and 64 MiB): done here, on an unpinned setup
-    server, so that no measured server signs anyone in. Access tokens last 30 minutes; they are
-    issued again when older than :attr:`max_age` seconds.
-    """
-
-    template: Path
-    tws_url: str
-    work: Path
-    count: int
-    kind: str
-    max_age: float = 20 * 60
-    tokens_file: Path | None = None
-    issued_at: float = 0.0
-    database_url: str = ""  # the template's URL when it is not the SQLite file ``template``
-
-    @property
-    def url(self) -> str:
-        """The template database's URL."""
-        return self.database_url or f"sqlite:///{self.template}"
-
-    def _serve(self, log_name: str) -> Server:
-        port = free_port()
-        env = server_environment(database_url=self.url, tws_url=self.tws_url)
-        command = server_command(self.kind, host="127.0.0.1", port=port)
-        return Server(command, env, f"http://127.0.0.1:{port}", self.work / log_name)
-
-    def prepare(self) -> Path:
-        """Create the users, issue their tokens, fold the WAL into the template."""
-        with self._serve("setup.log") as server:
-            _say(f"adding {self.count} bench users through {self.kind} and signing them in")
-            create_bench_users(server.base_url, self.count)
-            self._issue(server.base_url)
-        if self.url.startswith("sqlite"):
-            checkpoint(self.template)
-        assert self.tokens_file is not None
-        return self.tokens_file
-
-    def fresh(self) -> Path:
-        """The tokens file, re-issued first if the tokens are getting old."""
-        if self.tokens_file is None or time.monotonic() - self.issued_at > self.max_age:
-            with self._serve("tokens.log") as server:
-                _say("issuing fresh access tokens")
-                self._issue(server.base_url)
-        assert self.tokens_file is not None
-        return self.tokens_file
-
-    def sign_in_admin(self) -> dict[str, str]:
-        """Bearer headers for the demo admin, signed in on a setup server (argon2 stays off the
-        measured one)."""
-        with self._serve("admin.log") as server:
-            return sign_in(server.base_url, "admin", ADMIN_PASSWORD)
-
-    def _issue(self, base_url: str) -> None:
-        self.work.mkdir(parents=True, exist_ok=True)
-        self.tokens_file = self.work / "tokens.tsv"
-        issue_tokens(base_url, self.count, self.tokens_file)
-        self.issued_at = time.monotonic()
 
 
 # -- the proxy's flags -------------------------------------------------------------------------
@@ -679,17 +424,6 @@ def _progress(result: RunResult) -> str:
         f"RSS peak {result.usage.peak_mib:6.1f} MiB  CPU {result.usage.cpu_share:4.0%}  "
         f"Locust {locust}  targets {'met' if not result.missed else 'MISSED'}"
     )
-
-
-def pin_self(core: int | None) -> None:
-    """Pin this process (the runner, with the load) to ``core``; ``None`` leaves it free."""
-    if core is not None and hasattr(os, "sched_setaffinity"):
-        os.sched_setaffinity(0, {core})
-
-
-def report_folder(report_dir: Path, label: str, stamp: datetime) -> Path:
-    """``<report_dir>/<YYYY-MM-DD>[-label]``: where a run's report goes."""
-    return report_dir / "-".join(filter(None, [f"{stamp:%Y-%m-%d}", label]))
 
 
 # -- the sweep and the burst -------------------------------------------------------------------

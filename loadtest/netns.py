@@ -419,7 +419,7 @@ class Cluster:
         """Start the forwarders, then every host's proxy (in parallel), and wait for them."""
         from concurrent.futures import ThreadPoolExecutor
 
-        from loadtest.bench import copy_database
+        from loadtest.fixtures import copy_database
         from loadtest.servers import server_environment
 
         ports: dict[int, int] = {}

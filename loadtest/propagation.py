@@ -42,9 +42,8 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from loadtest.bench import (
+from loadtest.fixtures import (
     ADMIN_PASSWORD,
-    REPORTS_DIR,
     checkpoint,
     copy_database,
     free_port,
@@ -61,6 +60,7 @@ from loadtest.netns import (
     redis_prefix,
 )
 from loadtest.servers import REPO_ROOT, Server, server_environment
+from loadtest.settings import REPORTS_DIR
 
 __all__ = ["Flip", "PropagationSettings", "StoreRun", "main", "percentile", "run_store"]
 

@@ -17,7 +17,6 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from loadtest.burst import BurstResult
 from loadtest.promise import (
@@ -29,10 +28,8 @@ from loadtest.promise import (
     judge,
 )
 from loadtest.results import RunResult
+from loadtest.settings import BenchSettings
 from loadtest.sweep import SWEEP_HEADER, sweep_chart, sweep_rows, where_async_wins
-
-if TYPE_CHECKING:
-    from loadtest.bench import BenchSettings
 
 __all__ = [
     "TABLE_END",
@@ -499,8 +496,6 @@ def _coerce(value: object, kind: str) -> object:
 
 def _settings_from(raw: dict[str, object]) -> BenchSettings:
     """Rebuild :class:`BenchSettings` from the ``settings`` of a ``results.json``."""
-    from loadtest.bench import BenchSettings
-
     fields = BenchSettings.__dataclass_fields__
     values = {name: _coerce(raw[name], str(fields[name].type)) for name in fields if name in raw}
     return BenchSettings(**values)  # type: ignore[arg-type]

@@ -38,9 +38,7 @@ from pathlib import Path
 
 import httpx
 
-from loadtest.bench import (
-    REPORTS_DIR,
-    BenchSettings,
+from loadtest.fixtures import (
     BenchUsers,
     copy_database,
     free_port,
@@ -57,6 +55,7 @@ from loadtest.servers import (
     server_command,
     server_environment,
 )
+from loadtest.settings import REPORTS_DIR, BenchSettings
 
 __all__ = ["Memory", "Phase", "SoakSettings", "main", "read_memory", "run_soak"]
 

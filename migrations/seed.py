@@ -17,10 +17,10 @@ from pathlib import Path
 from argon2 import PasswordHasher
 from sqlalchemy import DateTime, column, create_engine, insert, pool, table, text
 
+from migrations.chunking import chunk_text
 from migrations.database import database_url, sync_engine_url
 
 RUNBOOK_DIR = Path(__file__).resolve().parent / "seed_data" / "runbooks"
-CHUNK_SIZE = 1000
 
 DEMO_PASSWORDS = {
     # username: (role, environment variable, development default)
@@ -131,33 +131,6 @@ class SeedReport:
     agents: list[str] = field(default_factory=list)
     audit_items: int = 0
     documents: list[str] = field(default_factory=list)
-
-
-def chunk_text(content: str, size: int = CHUNK_SIZE) -> list[str]:
-    """Split a document as the contract says: paragraphs packed into chunks of ``size`` chars.
-
-    Paragraphs are separated by blank lines; consecutive paragraphs join with a blank line while
-    they fit; a longer paragraph is cut every ``size`` characters.
-    """
-    paragraphs = [p.strip() for p in content.replace("\r\n", "\n").split("\n\n")]
-    chunks: list[str] = []
-    current = ""
-    for paragraph in filter(None, paragraphs):
-        if len(paragraph) > size:
-            if current:
-                chunks.append(current)
-                current = ""
-            chunks.extend(paragraph[i : i + size] for i in range(0, len(paragraph), size))
-        elif not current:
-            current = paragraph
-        elif len(current) + 2 + len(paragraph) <= size:
-            current = f"{current}\n\n{paragraph}"
-        else:
-            chunks.append(current)
-            current = paragraph
-    if current:
-        chunks.append(current)
-    return chunks
 
 
 def _now() -> datetime:

@@ -2,7 +2,7 @@
 
 A case is a real request that once showed a difference, or one worth keeping, exported by
 ``resync-strangler promote`` (or ``replay --promote``) in the format of
-:mod:`proxy.traffic.cases`. Each becomes a :class:`~parity_tests.scenarios.Scenario` and runs
+:mod:`proxy.traffic.cases`. Each becomes a :class:`~resync_scenarios.Scenario` and runs
 like the hand-written ones (``test_cases.py``): read-only on the shared pair, writes on fresh
 copies with the rows compared. ``auth`` names a role (a token the legacy app issued),
 ``invalid`` (a malformed token) or ``other`` (Basic credentials), or null.
@@ -13,10 +13,10 @@ from __future__ import annotations
 from pathlib import Path
 from urllib.parse import parse_qsl
 
-from parity_tests.scenarios import ROLES, Scenario
 from proxy.traffic.cases import read_case
 from proxy.traffic.errors import CaseFileError
 from proxy.traffic.records import decode_body
+from resync_scenarios import ROLES, Scenario
 
 __all__ = ["CASES_DIR", "load_cases", "scenario_from_case"]
 

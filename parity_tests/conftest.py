@@ -18,10 +18,10 @@ import pytest
 
 from parity_tests.credentials import Credentials, TokenPair
 from parity_tests.databases import DatabaseCopies
-from parity_tests.scenarios import ROLES
 from parity_tests.sides import AsgiSide, LoopThread, WsgiSide
 from proxy.shadow.comparator import Comparator
 from proxy.shadow.rules import load_rules
+from resync_scenarios import ROLES
 from tests.services import TwsSim
 
 SECRET_KEY = "resync-dev-secret-key-not-for-production-0001"

@@ -16,11 +16,11 @@ from typing import Any, Protocol
 import httpx
 
 from parity_tests.credentials import Credentials
-from parity_tests.scenarios import Scenario
 from proxy.shadow.capture import CapturedResponse
 from proxy.shadow.comparator import Comparator, format_diff
 from proxy.shadow.differ import Comparison
 from proxy.shadow.redaction import redact_text
+from resync_scenarios import Scenario
 
 __all__ = ["Exchange", "Outcome", "build_request", "preview", "run_scenario"]
 

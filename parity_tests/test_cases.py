@@ -35,7 +35,7 @@ def test_case_answers_and_writes_alike(
     read_pair: tuple[LegacySide, NewSide],
     write_pair: WritePair,
 ) -> None:
-    from parity_tests.scenarios import Scenario
+    from resync_scenarios import Scenario
 
     assert isinstance(case, Scenario)
     if case.writes:

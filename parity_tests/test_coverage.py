@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 
 from parity_tests.conftest import legacy_app, new_app
-from parity_tests.scenarios import ROLES, SCENARIOS, WAIVERS
 from proxy.inventory import Inventory, inventory_from_fastapi, inventory_from_flask, merge
+from resync_scenarios import ROLES, SCENARIOS, WAIVERS
 from tests.services import TwsSim
 
 UNROUTED = "(unknown)"

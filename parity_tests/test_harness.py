@@ -12,8 +12,8 @@ from migrations.database import sync_engine_url
 from parity_tests.conftest import LegacySide, NewSide, ParityEnv, WritePair
 from parity_tests.databases import snapshot
 from parity_tests.harness import run_scenario
-from parity_tests.scenarios import SCENARIOS, Scenario
 from parity_tests.sides import WsgiSide
+from resync_scenarios import SCENARIOS, Scenario
 
 pytestmark = pytest.mark.parametrize("parity_env", ["sqlite"], indirect=True)
 

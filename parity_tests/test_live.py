@@ -21,8 +21,8 @@ from rich.console import Console
 from werkzeug.serving import make_server
 
 from parity_tests.conftest import ParityEnv, legacy_app, new_app
-from parity_tests.scenarios import SCENARIOS
 from proxy.cli.parity import live_scenarios, main, run_live_parity
+from resync_scenarios import SCENARIOS
 from tests.services import free_port
 
 pytestmark = pytest.mark.parametrize("parity_env", ["sqlite"], indirect=True)

@@ -15,8 +15,8 @@ import pytest
 from parity_tests.conftest import LegacySide, NewSide, ParityEnv, WritePair
 from parity_tests.databases import compare_snapshots, snapshot
 from parity_tests.harness import Outcome, run_scenario
-from parity_tests.scenarios import SCENARIOS, Scenario
 from proxy.shadow.comparator import format_diff
+from resync_scenarios import SCENARIOS, Scenario
 from tests.services import TwsSim
 
 READS = [s for s in SCENARIOS if not s.writes]

@@ -29,8 +29,8 @@ from hypothesis import strategies as st
 import parity_tests.schemathesis_hooks  # noqa: F401 - registers the upload's text files
 from parity_tests.conftest import LegacySide, NewSide, ParityEnv, new_app
 from parity_tests.harness import preview
-from parity_tests.scenarios import multipart
 from proxy.shadow.comparator import format_diff
+from resync_scenarios import multipart
 from tests.services import TwsSim
 
 EXAMPLES_PER_OPERATION = 6

@@ -42,6 +42,7 @@ from proxy.routing.limits import REJECT_KINDS, RequestLimits
 from proxy.routing.requestid import REQUEST_ID_HEADER, ensure_request_id
 from proxy.routing.table import RouteTable
 from proxy.settings import ProxySettings
+from proxy.shadow.runner import ShadowRunner
 from proxy.telemetry.accesslog import AccessLog, buffer_stdout, flush_stdout
 from proxy.telemetry.metrics import ProxyMetrics
 from proxy.types import ASGIApp, Message, Receive, Scope, Send
@@ -85,10 +86,13 @@ class StranglerProxy:
         self.settings = settings
         self.traffic_recorder = traffic_recorder
         self.store = store
-        self.shadow_runner = shadow_runner
         self.token_verifier = token_verifier
         self.inventory = build_inventory(legacy_wsgi_app, new_asgi_app)
         self.metrics = metrics if metrics is not None else ProxyMetrics()
+        if shadow_runner is None:
+            # Every proxy can shadow: a table may name the shadow modes at any time.
+            shadow_runner = ShadowRunner.from_settings(settings, self.metrics)
+        self.shadow_runner = shadow_runner
         self.legacy = LegacyWSGIApp(
             legacy_wsgi_app,
             threads=settings.legacy_threads,
@@ -143,7 +147,9 @@ class StranglerProxy:
         self._http: ASGIApp = self._side_override() or self.dispatcher.http
         from proxy.rollout.wiring import attach_rollout
 
-        self.rollout = attach_rollout(self)
+        self.rollout = attach_rollout(
+            settings, store, self.inventory, self.watcher, self.metrics, self.stats, self.admin
+        )
 
     def _admin_context(self) -> AdminContext:
         """What the admin API works on: this worker's store, watcher, inventory and figures."""
@@ -189,9 +195,7 @@ class StranglerProxy:
     # Routing state ------------------------------------------------------------------------------
     def compile(self, flags: FlagTable) -> RouteTable:
         """Compile the route table for ``flags`` (no side effect)."""
-        return RouteTable.compile(
-            self.inventory, flags, served_by_headers=self.settings.served_by_headers
-        )
+        return RouteTable(self.inventory, flags, served_by_headers=self.settings.served_by_headers)
 
     def apply_table(self, flags: FlagTable) -> None:
         """Swap in the route table for ``flags``: one assignment, read once per request."""

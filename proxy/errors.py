@@ -6,7 +6,6 @@ ProxyError                          anything the proxy raises on purpose
  │    ├── StoreUnavailable          the store cannot be reached (refused, dropped, timed out)
  │    │    └── StoreMissing         reached, but the store is not there (no file, tables, keys)
  │    └── VersionConflict           a compare-and-set lost: the table moved since it was read
- ├── UnknownRoute                   a route key that is not in the route inventory or flag table
  ├── InvalidFlag (ValueError)       a mode, percent or route key that is not acceptable
  │    ├── FlagFileError             the same, found in a flag file (names the file and the route)
  │    ├── RejectedChange            a change the route inventory does not allow (field, code)
@@ -52,7 +51,6 @@ __all__ = [
     "StoreError",
     "StoreMissing",
     "StoreUnavailable",
-    "UnknownRoute",
     "VersionConflict",
 ]
 
@@ -92,14 +90,6 @@ class VersionConflict(StoreError):
         super().__init__(f"flag table is at version {actual}, not the expected {expected}")
         self.expected = expected
         self.actual = actual
-
-
-class UnknownRoute(ProxyError):
-    """A route key that neither the inventory nor the flag table knows."""
-
-    def __init__(self, route: str) -> None:
-        super().__init__(f"unknown route {route!r}")
-        self.route = route
 
 
 class InvalidFlag(ProxyError, ValueError):

@@ -60,10 +60,6 @@ class Route:
         """Whether the path has no parameters (so an exact string comparison matches it)."""
         return "{" not in self.path_template
 
-    def serves(self, side: str) -> bool:
-        """Whether ``side`` has this route."""
-        return side in self.sides
-
 
 class Inventory(Mapping[str, Route]):
     """The merged, read-only set of routes, iterated in path then method order."""

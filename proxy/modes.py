@@ -16,17 +16,25 @@ from enum import StrEnum
 from types import MappingProxyType
 
 from proxy.errors import InvalidFlag
+from proxy.inventory import LEGACY, NEW, SIDES, Route
 
 __all__ = [
+    "SAFE_METHODS",
     "FlagChange",
     "FlagEvent",
     "FlagTable",
     "Mode",
     "RouteFlag",
+    "effective_flag",
+    "mode_allowed",
     "parse_mode",
     "parse_percent",
     "split_route",
 ]
+
+#: Methods that must not change anything (RFC 9110 section 9.2.1): shadowed without dry-run.
+#: The one definition: the decision, the dispatcher and the shadow runner read it from here.
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 
 _ROUTE_KEY = re.compile(r"^(?P<method>[A-Z]{1,16}) (?P<path>/\S*)$")
 
@@ -180,3 +188,35 @@ class FlagTable:
 
     def __len__(self) -> int:
         return len(self.flags)
+
+
+_BOTH_SIDES = frozenset(SIDES)
+
+
+def mode_allowed(mode: Mode, sides: frozenset[str]) -> bool:
+    """Whether a route served by ``sides`` can run in ``mode``."""
+    if mode is Mode.LEGACY:
+        return LEGACY in sides
+    if mode is Mode.NEW:
+        return NEW in sides
+    return sides >= _BOTH_SIDES
+
+
+def _default_mode(sides: frozenset[str]) -> Mode:
+    return Mode.LEGACY if LEGACY in sides else Mode.NEW
+
+
+def effective_flag(route: Route, flag: RouteFlag | None) -> RouteFlag:
+    """Return the flag the proxy obeys for ``route``.
+
+    A route the table does not mention, or whose flag names a side that does not serve it (a
+    stale flag after a route was removed from one app), goes to the side that has it.
+    """
+    if flag is not None and mode_allowed(flag.mode, route.sides):
+        return flag
+    return RouteFlag(
+        route=route.key,
+        mode=_default_mode(route.sides),
+        updated_at=flag.updated_at if flag else None,
+        updated_by=flag.updated_by if flag else None,
+    )

@@ -27,6 +27,7 @@ from proxy.auth import InvalidToken, Principal
 from proxy.flags.stores import FlagStore, open_store
 from proxy.inventory import Inventory
 from proxy.settings import ProxySettings
+from proxy.shadow.runner import ShadowRunner
 from proxy.telemetry.accesslog import configure_logging
 from proxy.telemetry.logredact import install_log_redaction
 from proxy.telemetry.metrics import ProxyMetrics
@@ -175,26 +176,6 @@ def resync_inventory() -> Inventory:
     return build_inventory(legacy, new)
 
 
-def _shadow_runner(settings: ProxySettings, metrics: ProxyMetrics, dry_run_key: str) -> Any:
-    """Build the parity engineer's shadow runner, or return ``None`` if it is not installed."""
-    try:
-        from proxy.shadow.mismatches import MismatchStore
-        from proxy.shadow.runner import ShadowRunner
-    except ImportError:
-        log.warning("shadow_runner_unavailable")
-        return None
-    return ShadowRunner(
-        sample_rate=settings.shadow_sample_rate,
-        max_concurrency=settings.shadow_max_concurrency,
-        mismatch_store=MismatchStore(limit=settings.mismatch_limit, path=settings.mismatch_db),
-        metrics=metrics,
-        dry_run_key=dry_run_key,
-        timeout=settings.shadow_timeout,
-        body_limit=settings.shadow_body_limit,
-        learn_noise=settings.shadow_learn_noise,
-    )
-
-
 def open_flag_store(settings: ProxySettings) -> FlagStore:
     """Build (not open) the flag store of ``STRANGLER_FLAG_STORE_URL``.
 
@@ -225,7 +206,7 @@ def create_resync_proxy(settings: ProxySettings | None = None) -> StranglerProxy
         open_flag_store(settings),
         settings,
         token_verifier=verifier,
-        shadow_runner=_shadow_runner(settings, metrics, dry_run_key),
+        shadow_runner=ShadowRunner.from_settings(settings, metrics, dry_run_key),
         metrics=metrics,
         traffic_recorder=build_traffic_recorder(
             settings, registry=metrics.registry, role_of=lambda token: _role(verifier, token)

@@ -19,7 +19,7 @@ from resync_fastapi.api.v1 import API_PREFIX, build_api_router
 from resync_fastapi.api.v1.routes import health
 from resync_fastapi.core.body_limit import BodyLimit, BodyLimitMiddleware
 from resync_fastapi.core.config import Settings
-from resync_fastapi.core.exceptions import install_exception_handlers
+from resync_fastapi.core.handlers import install_exception_handlers
 from resync_fastapi.core.logging import RequestContextMiddleware, configure_logging
 from resync_fastapi.core.responses import ResyncJSONResponse
 from resync_fastapi.core.routing import RouteMethods

@@ -14,7 +14,6 @@ from werkzeug.datastructures import FileStorage
 
 from legacy_flask.access import current_user, require_role
 from legacy_flask.app_state import state
-from legacy_flask.chunking import chunk_text
 from legacy_flask.database import db, utcnow
 from legacy_flask.encoding import json_response, no_content
 from legacy_flask.errors import (
@@ -27,6 +26,7 @@ from legacy_flask.errors import (
 from legacy_flask.rag_search import search_chunks
 from legacy_flask.tables import rag_chunks, rag_files
 from legacy_flask.validation import FieldErrors
+from migrations.chunking import chunk_text
 
 __all__ = ["bp"]
 

@@ -753,7 +753,7 @@ def build_parser() -> argparse.ArgumentParser:
     db = command("db", _db, "upgrade or seed the shared Resync database")
     db.add_argument("action", choices=("upgrade", "seed"))
 
-    from proxy.rollout.cli import add_plan_command
+    from proxy.cli.plan import add_plan_command
 
     add_plan_command(command)
 

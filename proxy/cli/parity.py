@@ -101,9 +101,9 @@ class LiveParityReport:
 def live_scenarios(token: str | None, *, route_filter: str | None = None) -> list[Any]:
     """Return the read-only scenarios to send, each request once.
 
-    Imported lazily: the scenarios are data kept with the parity suite.
+    Imported lazily: the scenarios are data in ``resync_scenarios``, shared with the parity suite.
     """
-    from parity_tests.scenarios import SCENARIOS
+    from resync_scenarios import SCENARIOS
 
     chosen: list[Any] = []
     seen: set[tuple[Any, ...]] = set()

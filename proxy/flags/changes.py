@@ -14,8 +14,7 @@ from dataclasses import dataclass
 
 from proxy.errors import RejectedChange, RejectedImport
 from proxy.inventory import LEGACY, NEW, SIDES, Inventory, Route
-from proxy.modes import FlagChange, FlagTable, Mode, RouteFlag
-from proxy.routing.table import effective_flag, mode_allowed
+from proxy.modes import FlagChange, FlagTable, Mode, RouteFlag, effective_flag, mode_allowed
 
 __all__ = [
     "RejectedChange",
@@ -189,8 +188,3 @@ def plan_kill_switch(inventory: Inventory, table: FlagTable) -> list[FlagChange]
         if LEGACY in route.sides
     ]
     return _changed(inventory, table, changes)
-
-
-def differs_from(inventory: Inventory, table: FlagTable, change: FlagChange) -> bool:
-    """Whether applying ``change`` would alter what the proxy does (or what the store holds)."""
-    return bool(_changed(inventory, table, [change]))

@@ -9,7 +9,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Protocol
 
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field, StringConstraints
@@ -23,9 +23,21 @@ from proxy.rollout.control import PlanActionRefused, plan_view
 from proxy.rollout.plans import plan_from_mapping
 
 if TYPE_CHECKING:
-    from proxy.rollout.wiring import Rollout
+    from proxy.rollout.autopilot import Autopilot
+    from proxy.rollout.control import PlanControl
+    from proxy.rollout.storage import RolloutStore
 
-__all__ = ["create_plans_router"]
+
+class PlansRuntime(Protocol):
+    """What the plans endpoints read of a proxy's rollout runtime (``wiring.Rollout`` has it)."""
+
+    store: RolloutStore
+    autopilot: Autopilot
+    control: PlanControl
+    enabled: bool
+
+
+__all__ = ["PlansRuntime", "create_plans_router"]
 
 Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
 Admin = Annotated[Principal, Depends(require_admin)]
@@ -56,7 +68,7 @@ def _json(body: Any, status: int = 200) -> Response:
     return Response(json_bytes(body), status_code=status, media_type="application/json")
 
 
-def create_plans_router(rollout: Rollout) -> APIRouter:
+def create_plans_router(rollout: PlansRuntime) -> APIRouter:
     """The plans endpoints for one proxy's rollout runtime."""
     router = APIRouter()
 

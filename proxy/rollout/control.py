@@ -15,11 +15,10 @@ from typing import Any
 from proxy.errors import InvalidFlag, ProxyError, VersionConflict
 from proxy.flags.stores.base import FlagStore
 from proxy.inventory import Inventory
-from proxy.modes import FlagChange, FlagTable, Mode
+from proxy.modes import FlagChange, FlagTable, Mode, mode_allowed
 from proxy.rollout.plans import Plan
 from proxy.rollout.state import ABORTED, DONE, PAUSED, RUNNING, PlanState, decode, encode
 from proxy.rollout.storage import PlanDocument, RolloutStore
-from proxy.routing.table import mode_allowed
 
 __all__ = ["ACTIONS", "PlanActionRefused", "PlanControl", "plan_view"]
 

@@ -20,7 +20,13 @@ from proxy.rollout.notify import WebhookNotifier
 from proxy.rollout.storage import RolloutStore, rollout_store_for
 
 if TYPE_CHECKING:
-    from proxy.app import StranglerProxy
+    from fastapi import FastAPI
+
+    from proxy.flags.stores.base import FlagStore
+    from proxy.flags.watcher import FlagWatcher
+    from proxy.inventory import Inventory
+    from proxy.settings import ProxySettings
+    from proxy.telemetry.metrics import ProxyMetrics
 
 __all__ = ["Rollout", "attach_rollout"]
 
@@ -87,11 +93,18 @@ class Rollout:
             return True  # cannot tell: do not import blindly
 
 
-def attach_rollout(proxy: StranglerProxy) -> Rollout:
-    """Build the rollout runtime of ``proxy`` and mount its admin routes."""
-    settings = proxy.settings
-    store = rollout_store_for(proxy.store)
-    metrics = RolloutMetrics(proxy.metrics.registry)
+def attach_rollout(
+    settings: ProxySettings,
+    flag_store: FlagStore,
+    inventory: Inventory,
+    watcher: FlagWatcher,
+    proxy_metrics: ProxyMetrics,
+    stats: MeasuredStats,
+    admin: FastAPI,
+) -> Rollout:
+    """Build a proxy's rollout runtime from its parts and mount its routes on the admin app."""
+    store = rollout_store_for(flag_store)
+    metrics = RolloutMetrics(proxy_metrics.registry)
     notifier = None
     if settings.autopilot_webhook_url:
         notifier = WebhookNotifier(
@@ -99,30 +112,29 @@ def attach_rollout(proxy: StranglerProxy) -> Rollout:
             queue_size=settings.autopilot_webhook_queue,
             on_result=lambda result: metrics.notifications_total.labels(result).inc(),
         )
-    assert isinstance(proxy.stats, MeasuredStats)
     autopilot = Autopilot(
-        proxy.store,
+        flag_store,
         store,
-        stats=proxy.stats,
-        shadow_counts=proxy.metrics.shadow_counts,
+        stats=stats,
+        shadow_counts=proxy_metrics.shadow_counts,
         metrics=metrics,
         interval=settings.autopilot_interval,
         lease_ttl=settings.autopilot_lease_ttl,
         notifier=notifier,
-        on_table=proxy.watcher.offer,
-        refusal=lambda: proxy.watcher.refusal,
+        on_table=watcher.offer,
+        refusal=lambda: watcher.refusal,
     )
     control = PlanControl(
-        proxy.store,
+        flag_store,
         store,
-        proxy.inventory,
+        inventory,
         notify=notifier.notify if notifier is not None else None,
-        on_table=proxy.watcher.offer,
+        on_table=watcher.offer,
     )
     rollout = Rollout(
         store, autopilot, control, metrics, notifier, settings.autopilot, Path(settings.flag_file)
     )
     from proxy.rollout.admin import create_plans_router
 
-    proxy.admin.include_router(create_plans_router(rollout))
+    admin.include_router(create_plans_router(rollout))
     return rollout

@@ -18,7 +18,7 @@ from functools import lru_cache
 from typing import Any
 
 from proxy.inventory import LEGACY, NEW
-from proxy.modes import Mode, RouteFlag
+from proxy.modes import SAFE_METHODS, Mode, RouteFlag
 from proxy.types import Scope
 
 __all__ = [
@@ -31,10 +31,6 @@ __all__ = [
     "canary_bucket",
     "decide",
 ]
-
-#: Methods that must not change anything (RFC 9110 section 9.2.1): shadowed without dry-run.
-#: The one definition: the dispatcher and the shadow runner both read it from here.
-SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 
 
 @dataclass(frozen=True, slots=True)

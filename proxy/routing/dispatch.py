@@ -30,8 +30,9 @@ from typing import Any
 from structlog.contextvars import bind_contextvars, reset_contextvars
 
 from proxy.inventory import LEGACY, NEW
+from proxy.modes import SAFE_METHODS
 from proxy.routing.bulkhead import Bulkheads
-from proxy.routing.decide import LEGACY_ONLY, NEW_ONLY, SAFE_METHODS, Decision
+from proxy.routing.decide import LEGACY_ONLY, NEW_ONLY, Decision
 from proxy.routing.requestid import ensure_request_id
 from proxy.routing.table import RouteEntry, RouteTable
 from proxy.shadow.capture import ResponseRecorder
@@ -139,11 +140,16 @@ class Dispatcher:
     ) -> None:
         """Serve a request that may go in (its bulkhead, if any, has let it)."""
         capture = self.capture.sample(entry.key) if self.capture is not None else None
-        if decision.shadow is not None and self.shadow_runner is not None:
+        shadow = decision.shadow
+        if shadow is not None and self._admit_shadow(scope, entry):
+            # Admitted first (sampled, eligible, a slot free), copied only then.
             side = decision.primary
-            status = await self._shadowed(scope, receive, send, entry, decision, capture)
-            self._finish(scope, entry, side, status, started, request_id, decision.shadow)
-            reset_contextvars(**tokens)
+            status = 500
+            try:
+                status = await self._shadowed(scope, receive, send, entry, decision, capture)
+            finally:
+                self._finish(scope, entry, side, status, started, request_id, shadow)
+                reset_contextvars(**tokens)
             return
         if capture is not None:
             side = decision.primary
@@ -151,7 +157,7 @@ class Dispatcher:
             try:
                 status = await self._captured(scope, receive, send, entry, side, capture)
             finally:
-                self._finish(scope, entry, side, status, started, request_id, None)
+                self._finish(scope, entry, side, status, started, request_id, shadow)
                 reset_contextvars(**tokens)
             return
 
@@ -173,8 +179,16 @@ class Dispatcher:
             status = status or 500
             raise
         finally:
-            self._finish(scope, entry, side, status, started, request_id, None)
+            self._finish(scope, entry, side, status, started, request_id, shadow)
             reset_contextvars(**tokens)
+
+    def _admit_shadow(self, scope: Scope, entry: RouteEntry) -> bool:
+        """Ask the runner before anything is copied; True reserves one of its slots."""
+        runner = self.shadow_runner
+        if runner is None or entry.key is None:
+            return False
+        dry_run = entry.flag.dry_run and scope["method"] not in SAFE_METHODS
+        return bool(runner.admit(entry.key, scope["method"], dry_run))
 
     async def _shadowed(
         self,
@@ -185,36 +199,48 @@ class Dispatcher:
         decision: Decision,
         capture: Any = None,
     ) -> int:
-        """Serve from the primary with a tee, then hand the exchange to the shadow runner."""
+        """Serve from the primary with a tee, then hand the exchange to the shadow runner.
+
+        The runner has admitted the request (a slot is reserved): every way out either submits
+        the job into that slot or releases it.
+        """
         side = decision.primary
-        shadow_scope = dict(scope)
-        shadow_scope["headers"] = list(scope["headers"])
-        body, complete, replay = await _buffer_body(receive, self.shadow_body_limit)
-        status, captured = await self._serve_teed(
-            scope, replay, send, entry, side, self.shadow_body_limit
-        )
-        if capture is not None and captured is not None and entry.key is not None:
-            self._offer_capture(entry.key, side, shadow_scope, body, complete, captured, capture)
-        if not complete or captured is None or entry.key is None:
-            self.metrics.record_shadow(entry.label, "dropped")
-            return status
-        shadow_side = decision.shadow
-        assert shadow_side is not None
-        safe = scope["method"] in SAFE_METHODS
-        self.shadow_runner.submit(
-            ShadowJob(
-                route=entry.key,
-                candidate_app=self.apps[shadow_side],
-                candidate_side=shadow_side,
-                scope=shadow_scope,
-                body=body,
-                primary=captured,
-                dry_run=entry.flag.dry_run and not safe,
-                # A safe request may be asked of the primary again, to learn its own noise.
-                primary_app=self.apps[side] if safe else None,
+        submitted = False
+        try:
+            shadow_scope = dict(scope)
+            shadow_scope["headers"] = list(scope["headers"])
+            body, complete, replay = await _buffer_body(receive, self.shadow_body_limit)
+            status, captured = await self._serve_teed(
+                scope, replay, send, entry, side, self.shadow_body_limit
             )
-        )
-        return status
+            if capture is not None and captured is not None and entry.key is not None:
+                self._offer_capture(
+                    entry.key, side, shadow_scope, body, complete, captured, capture
+                )
+            if not complete or captured is None or entry.key is None:
+                self.metrics.record_shadow(entry.label, "dropped")
+                return status
+            shadow_side = decision.shadow
+            assert shadow_side is not None
+            safe = scope["method"] in SAFE_METHODS
+            submitted = self.shadow_runner.submit(
+                ShadowJob(
+                    route=entry.key,
+                    candidate_app=self.apps[shadow_side],
+                    candidate_side=shadow_side,
+                    scope=shadow_scope,
+                    body=body,
+                    primary=captured,
+                    dry_run=entry.flag.dry_run and not safe,
+                    # A safe request may be asked of the primary again, to learn its own noise.
+                    primary_app=self.apps[side] if safe else None,
+                ),
+                admitted=True,
+            )
+            return status
+        finally:
+            if not submitted:
+                self.shadow_runner.release()
 
     async def _captured(
         self, scope: Scope, receive: Receive, send: Send, entry: RouteEntry, side: str, capture: Any

@@ -14,44 +14,15 @@ import re
 from collections.abc import Iterable, Mapping
 
 from proxy.inventory import LEGACY, NEW, SIDES, WEBSOCKET, Inventory, Route
-from proxy.modes import FlagTable, Mode, RouteFlag
+from proxy.modes import FlagTable, Mode, RouteFlag, effective_flag
 from proxy.routing.decide import LEGACY_ONLY, NEW_ONLY, Decision, decide
 from proxy.types import Headers, Scope
 
-__all__ = ["RouteEntry", "RouteTable", "effective_flag", "mode_allowed"]
+__all__ = ["RouteEntry", "RouteTable"]
 
 _SERVED_BY = b"x-served-by"
 _ROUTE = b"x-route"
 _BOTH_SIDES = frozenset(SIDES)
-
-
-def mode_allowed(mode: Mode, sides: frozenset[str]) -> bool:
-    """Whether a route served by ``sides`` can run in ``mode``."""
-    if mode is Mode.LEGACY:
-        return LEGACY in sides
-    if mode is Mode.NEW:
-        return NEW in sides
-    return sides >= _BOTH_SIDES
-
-
-def _default_mode(sides: frozenset[str]) -> Mode:
-    return Mode.LEGACY if LEGACY in sides else Mode.NEW
-
-
-def effective_flag(route: Route, flag: RouteFlag | None) -> RouteFlag:
-    """Return the flag the proxy obeys for ``route``.
-
-    A route the table does not mention, or whose flag names a side that does not serve it (a
-    stale flag after a route was removed from one app), goes to the side that has it.
-    """
-    if flag is not None and mode_allowed(flag.mode, route.sides):
-        return flag
-    return RouteFlag(
-        route=route.key,
-        mode=_default_mode(route.sides),
-        updated_at=flag.updated_at if flag else None,
-        updated_by=flag.updated_by if flag else None,
-    )
 
 
 class RouteEntry:
@@ -199,13 +170,6 @@ class RouteTable:
             for route in by_path.values()
         )
         self.unmatched = self._fallback[LEGACY]
-
-    @classmethod
-    def compile(
-        cls, inventory: Inventory, flags: FlagTable, *, served_by_headers: bool = True
-    ) -> RouteTable:
-        """Build the table for one flag version."""
-        return cls(inventory, flags, served_by_headers=served_by_headers)
 
     def match(self, method: str, path: str) -> RouteEntry:
         """Return the entry for an HTTP request; unknown paths get the legacy fallback."""

@@ -75,14 +75,13 @@ class ResponseRecorder:
         captured = recorder.captured()   # None if the app never started a response
     """
 
-    __slots__ = ("_body", "_complete", "_headers", "_limit", "_size", "_status", "_truncated")
+    __slots__ = ("_body", "_complete", "_headers", "_limit", "_status", "_truncated")
 
     def __init__(self, limit: int = DEFAULT_BODY_LIMIT) -> None:
         self._limit = limit
         self._status: int | None = None
         self._headers: list[tuple[bytes, bytes]] = []
         self._body = bytearray()
-        self._size = 0
         self._truncated = False
         self._complete = False
 
@@ -90,11 +89,6 @@ class ResponseRecorder:
     def complete(self) -> bool:
         """Tell whether the final body message (``more_body`` false) went out."""
         return self._complete
-
-    @property
-    def size(self) -> int:
-        """Return the number of body bytes sent so far (kept or not)."""
-        return self._size
 
     def record(self, message: Message) -> None:
         """Take note of one ASGI send message."""
@@ -104,7 +98,6 @@ class ResponseRecorder:
             self._headers = [(bytes(k).lower(), bytes(v)) for k, v in message.get("headers", [])]
         elif kind == "http.response.body":
             chunk = message.get("body", b"")
-            self._size += len(chunk)
             room = self._limit - len(self._body)
             if len(chunk) > room:
                 self._truncated = True

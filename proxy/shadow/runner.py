@@ -23,23 +23,25 @@ import random
 from collections import Counter
 from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass, replace
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from proxy.routing.decide import SAFE_METHODS
+from proxy.modes import SAFE_METHODS
 from proxy.shadow.capture import DEFAULT_BODY_LIMIT, CapturedResponse, call_asgi
 from proxy.shadow.comparator import Comparator
 from proxy.shadow.differ import Comparison
 from proxy.shadow.mismatches import MismatchStore, build_record
 from proxy.types import ASGIApp
 
+if TYPE_CHECKING:
+    from proxy.settings import ProxySettings
+
 __all__ = [
     "DRY_RUN_HEADER",
     "SAFE_METHODS",
     "CapturedResponse",
     "ShadowJob",
-    "ShadowMetrics",
     "ShadowRunner",
 ]
 
@@ -90,28 +92,15 @@ class ShadowJob:
         return "new" if self.candidate_side == "legacy" else "legacy"
 
 
-class ShadowMetrics(Protocol):
-    """What the runner needs from metrics: one call per shadow outcome."""
-
-    def __call__(self, route: str, result: str) -> None: ...
-
-
 def _metrics_sink(metrics: Any) -> Callable[[str, str], None]:
-    """Adapt ``ProxyMetrics`` (``record_shadow``), a prometheus Counter or a callback."""
+    """One call per shadow outcome: ``ProxyMetrics.record_shadow``, a callback, or nothing."""
     if metrics is None:
         return lambda route, result: None
-    for name in ("record_shadow", "shadow_result", "observe_shadow"):
-        method = getattr(metrics, name, None)
-        if callable(method):
-            return lambda route, result: method(route, result)
-    for name in ("shadow_total", "strangler_shadow_total"):
-        counter = getattr(metrics, name, None)
-        if counter is not None and hasattr(counter, "labels"):
-            return lambda route, result: counter.labels(route=route, result=result).inc()
-    if hasattr(metrics, "labels"):
-        return lambda route, result: metrics.labels(route=route, result=result).inc()
+    record = getattr(metrics, "record_shadow", None)
+    if callable(record):
+        return record
     if callable(metrics):
-        return lambda route, result: metrics(route, result)
+        return metrics
     raise TypeError(f"cannot record shadow results on {type(metrics).__name__}")
 
 
@@ -151,41 +140,69 @@ class ShadowRunner:
         self._closed = False
         self.counts: Counter[str] = Counter()
 
+    @classmethod
+    def from_settings(
+        cls, settings: ProxySettings, metrics: Any = None, dry_run_key: str | None = None
+    ) -> ShadowRunner:
+        """The runner a proxy's settings describe (``STRANGLER_SHADOW_*``, the mismatch store)."""
+        return cls(
+            sample_rate=settings.shadow_sample_rate,
+            max_concurrency=settings.shadow_max_concurrency,
+            mismatch_store=MismatchStore(limit=settings.mismatch_limit, path=settings.mismatch_db),
+            metrics=metrics,
+            dry_run_key=dry_run_key,
+            timeout=settings.shadow_timeout,
+            body_limit=settings.shadow_body_limit,
+            learn_noise=settings.shadow_learn_noise,
+        )
+
     @property
     def inflight(self) -> int:
         """Return the number of shadow calls running now."""
         return self._inflight
 
-    def eligible(self, job: ShadowJob) -> bool:
-        """Tell whether the job may run at all: safe method, or dry-run with a key set."""
-        if job.method in SAFE_METHODS:
-            return True
-        return job.dry_run and self.dry_run_key is not None
-
-    def submit(self, job: ShadowJob) -> bool:
-        """Start shadowing ``job`` in the background; return False when it will not run.
+    def admit(self, route: str, method: str, dry_run: bool) -> bool:
+        r"""Decide whether a request will be shadowed, before anything of it is copied.
 
         Never waits. Not eligible (an unsafe method without dry-run): counted as ``skipped``
         here only. Not sampled: counted as ``sampled_out`` here only (configuration, not
-        load). Saturated: counted as ``dropped`` in metrics too. Must be called from the event
-        loop that serves the request.
+        load). Saturated: counted as ``dropped`` in metrics too. True reserves one of the
+        ``max_concurrency`` slots: the caller then either :meth:`submit`\ s the job with
+        ``admitted=True`` or gives the slot back with :meth:`release`.
         """
-        if self._closed or not self.eligible(job):
+        # Eligible: a safe method, or dry-run with a key set.
+        if self._closed or not (method in SAFE_METHODS or (dry_run and self.dry_run_key)):
             self.counts["skipped"] += 1
             return False
         if self.sample_rate < 1.0 and self._rng() >= self.sample_rate:
             self.counts["sampled_out"] += 1
             return False
         if self._inflight >= self.max_concurrency:
-            self._count(job.route, "dropped")
+            self._count(route, "dropped")
+            return False
+        self._inflight += 1
+        return True
+
+    def release(self) -> None:
+        """Give back a slot :meth:`admit` reserved for a job that will not be submitted."""
+        self._inflight -= 1
+
+    def submit(self, job: ShadowJob, *, admitted: bool = False) -> bool:
+        """Start shadowing ``job`` in the background; return False when it will not run.
+
+        Without ``admitted``, the job goes through :meth:`admit` first. With it, the job takes
+        the slot its admission reserved (and gives it back if it cannot start). Must be called
+        from the event loop that serves the request.
+        """
+        if not admitted and not self.admit(job.route, job.method, job.dry_run):
             return False
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
+            self._inflight -= 1
             self._count(job.route, "error")
             logger.warning("shadow_no_event_loop", route=job.route)
             return False
-        self._inflight += 1
         task = loop.create_task(self._run(job), name=f"shadow {job.route}")
         self._tasks.add(task)
         task.add_done_callback(self._finished)

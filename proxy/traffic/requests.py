@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from proxy.routing.decide import SAFE_METHODS
+from proxy.modes import SAFE_METHODS
 from proxy.shadow.redaction import REDACTED, SECRET_HEADERS, is_secret_name
 from proxy.traffic.records import AUTH_INVALID, AUTH_NONE, AUTH_OTHER, AUTH_ROLE, decode_body
 

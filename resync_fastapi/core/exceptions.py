@@ -1,4 +1,4 @@
-"""Name every error the app answers with, and turn each into an RFC 9457 problem.
+"""Name every error the app answers with (each becomes an RFC 9457 problem).
 
 The hierarchy (each leaf carries its HTTP status, slug, title and the exact detail of
 docs/api.md)::
@@ -23,21 +23,15 @@ docs/api.md)::
         └── UpstreamTimeout           504 upstream-timeout
 
 Low-level failures (httpx, SQLAlchemy) are translated where they happen with
-``raise ... from exc``; :func:`install_exception_handlers` renders every ``ApiError`` and the
-framework's own 404/405/validation errors as problem bodies so no answer differs from the
-legacy app's.
+``raise ... from exc``. Only the classes live here (no request handling, nothing from FastAPI):
+:mod:`resync_fastapi.core.handlers` renders every ``ApiError`` and the framework's own
+404/405/validation errors as problem bodies so no answer differs from the legacy app's.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
-
-from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from starlette.exceptions import HTTPException as StarletteHTTPException
-
-from resync_fastapi.core.responses import problem_response
 
 __all__ = [
     "ApiError",
@@ -59,7 +53,6 @@ __all__ = [
     "UpstreamError",
     "UpstreamTimeout",
     "ValidationFailed",
-    "install_exception_handlers",
 ]
 
 FieldError = dict[str, str]
@@ -177,64 +170,3 @@ class ServiceUnavailable(ApiError):
 class UpstreamTimeout(ApiError):
     status, slug, title = 504, "upstream-timeout", "Upstream timeout"
     default_detail = "TWS did not answer in time."
-
-
-_BY_STATUS: tuple[type[ApiError], ...] = (
-    ValidationFailed,
-    Unauthorized,
-    NotFound,
-    Conflict,
-    PayloadTooLarge,
-    UnsupportedMediaType,
-    UpstreamError,
-    ServiceUnavailable,
-    UpstreamTimeout,
-)
-
-
-def render_api_error(request: Request, exc: ApiError) -> Any:
-    """Build the problem response for ``exc`` answering ``request``."""
-    return problem_response(
-        request.scope,
-        status=exc.status,
-        slug=exc.slug,
-        title=exc.title,
-        detail=exc.detail,
-        headers=exc.headers,
-        extra=exc.extra,
-    )
-
-
-async def _api_error_handler(request: Request, exc: Exception) -> Any:
-    assert isinstance(exc, ApiError)
-    return render_api_error(request, exc)
-
-
-async def _http_exception_handler(request: Request, exc: Exception) -> Any:
-    # Starlette raises these for unknown paths (404) and wrong methods (405); our route class
-    # raises MethodNotAllowed itself, so anything else here is a framework corner case.
-    assert isinstance(exc, StarletteHTTPException)
-    if exc.status_code == 404:
-        return render_api_error(request, NotFound())
-    if exc.status_code == 405:
-        allow = (exc.headers or {}).get("Allow", "")
-        return render_api_error(request, MethodNotAllowed(request.method, allow))
-    # Anything else the framework raises keeps its status with the matching problem type.
-    kind = next((cls for cls in _BY_STATUS if cls.status == exc.status_code), InternalError)
-    error = ApiError(kind.default_detail)
-    error.status, error.slug, error.title = exc.status_code, kind.slug, kind.title
-    return render_api_error(request, error)
-
-
-async def _request_validation_handler(request: Request, exc: Exception) -> Any:
-    from resync_fastapi.core.validation import field_errors
-
-    assert isinstance(exc, RequestValidationError)
-    return render_api_error(request, ValidationFailed(field_errors(exc.errors())))
-
-
-def install_exception_handlers(app: FastAPI) -> None:
-    """Register the problem+json renderers on ``app``."""
-    app.add_exception_handler(ApiError, _api_error_handler)
-    app.add_exception_handler(StarletteHTTPException, _http_exception_handler)
-    app.add_exception_handler(RequestValidationError, _request_validation_handler)

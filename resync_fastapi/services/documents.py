@@ -1,7 +1,8 @@
 """Check, decode and chunk uploaded documents, and search their chunks.
 
-Chunking follows the contract: paragraphs (separated by blank lines) are packed into chunks of at
-most 1000 characters joined by a blank line; a longer paragraph is cut every 1000 characters.
+Chunking follows the contract and is the schema's (:func:`migrations.chunking.chunk_text`, the
+same cut the seed and the legacy app make): paragraphs (separated by blank lines) are packed into
+chunks of at most 1000 characters joined by a blank line; a longer paragraph is cut every 1000.
 Search uses the database's own engine: SQLite FTS5 ``bm25`` (negated, so higher is better) or
 PostgreSQL ``ts_rank_cd``.
 """
@@ -16,18 +17,17 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from migrations.chunking import chunk_text
+
 __all__ = [
-    "CHUNK_SIZE",
     "CONTENT_TYPES",
     "PreparedDocument",
-    "chunk_text",
     "prepare",
     "reduce_filename",
     "search",
     "search_terms",
 ]
 
-CHUNK_SIZE = 1000
 CONTENT_TYPES = {
     ".txt": "text/plain",
     ".md": "text/markdown",
@@ -52,29 +52,6 @@ def extension(filename: str) -> str:
 def filename_is_safe(filename: str) -> bool:
     """True if ``filename`` matches the allowed characters and does not start with a dot."""
     return bool(_FILENAME.fullmatch(filename)) and not filename.startswith(".")
-
-
-def chunk_text(content: str, size: int = CHUNK_SIZE) -> list[str]:
-    """Split ``content`` into chunks of at most ``size`` characters, paragraph-aware."""
-    paragraphs = [p.strip() for p in content.replace("\r\n", "\n").split("\n\n")]
-    chunks: list[str] = []
-    current = ""
-    for paragraph in filter(None, paragraphs):
-        if len(paragraph) > size:
-            if current:
-                chunks.append(current)
-                current = ""
-            chunks.extend(paragraph[i : i + size] for i in range(0, len(paragraph), size))
-        elif not current:
-            current = paragraph
-        elif len(current) + 2 + len(paragraph) <= size:
-            current = f"{current}\n\n{paragraph}"
-        else:
-            chunks.append(current)
-            current = paragraph
-    if current:
-        chunks.append(current)
-    return chunks
 
 
 @dataclass(frozen=True, slots=True)

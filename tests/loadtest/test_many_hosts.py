@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
-from loadtest.bench import ADMIN_PASSWORD, seed_template, sign_in
+from loadtest.fixtures import ADMIN_PASSWORD, seed_template, sign_in
 from loadtest.netns import (
     Cluster,
     HostNetwork,
@@ -51,7 +51,7 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A migrated, seeded Resync database (development users) each host gets a copy of."""
     path = tmp_path_factory.mktemp("hosts-db") / "template.db"
     seed_template(path)
-    from loadtest.bench import checkpoint
+    from loadtest.fixtures import checkpoint
 
     checkpoint(path)
     return path

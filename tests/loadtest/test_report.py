@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from loadtest.bench import BenchSettings
 from loadtest.report import (
     caveats,
     cpu_ms_per_request,
@@ -15,6 +14,7 @@ from loadtest.report import (
 )
 from loadtest.report import main as report_main
 from loadtest.results import RequestStats, RunResult
+from loadtest.settings import BenchSettings
 from loadtest.usage import UsageSummary
 
 

@@ -10,7 +10,8 @@ import pytest
 from sqlalchemy import create_engine, inspect, pool, text
 
 import migrations
-from migrations.seed import AGENTS, chunk_text
+from migrations.chunking import chunk_text
+from migrations.seed import AGENTS
 
 EXPECTED_TABLES = {
     "users",

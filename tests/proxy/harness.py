@@ -41,6 +41,7 @@ def make_settings(tmp_path: Path, **overrides: Any) -> ProxySettings:
         "poll_interval": 0.05,
         "legacy_threads": 4,
         "access_log": False,
+        "mismatch_db": tmp_path / "mismatches.db",
     }
     values.update(overrides)
     return ProxySettings(**values)

@@ -16,7 +16,6 @@ from proxy.errors import (
     ProxyError,
     StoreError,
     StoreUnavailable,
-    UnknownRoute,
     VersionConflict,
 )
 from proxy.modes import FlagChange, FlagTable, Mode, RouteFlag, split_route
@@ -147,7 +146,6 @@ def test_error_tree_matches_the_docstring() -> None:
     assert issubclass(StoreError, ProxyError)
     assert issubclass(StoreUnavailable, StoreError)
     assert issubclass(VersionConflict, StoreError)
-    assert issubclass(UnknownRoute, ProxyError)
     assert issubclass(InvalidFlag, ProxyError) and issubclass(InvalidFlag, ValueError)
     assert issubclass(FlagFileError, InvalidFlag)
     assert not issubclass(InvalidFlag, StoreError)
@@ -155,12 +153,10 @@ def test_error_tree_matches_the_docstring() -> None:
 
 def test_errors_carry_what_a_caller_needs_to_answer() -> None:
     conflict = VersionConflict(expected=4, actual=6)
-    unknown = UnknownRoute("GET /nowhere")
     file_error = FlagFileError("proxy/flags.toml", "missing 'mode'", route=ROUTE)
 
     assert (conflict.expected, conflict.actual) == (4, 6)
     assert "6" in str(conflict) and "4" in str(conflict)
-    assert unknown.route == "GET /nowhere" and "GET /nowhere" in str(unknown)
     assert str(file_error) == f"proxy/flags.toml: route {ROUTE!r}: missing 'mode'"
     assert (file_error.route, file_error.reason) == (ROUTE, "missing 'mode'")
 
@@ -202,7 +198,6 @@ def test_errors_carry_what_a_caller_needs_to_answer() -> None:
                 "StoreError",
                 "StoreMissing",
                 "StoreUnavailable",
-                "UnknownRoute",
                 "VersionConflict",
             },
             id="errors",

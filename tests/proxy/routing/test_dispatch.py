@@ -36,9 +36,9 @@ class RecordingRunner(ShadowRunner):
         super().__init__(**kwargs)
         self.jobs: list[ShadowJob] = []
 
-    def submit(self, job: ShadowJob) -> bool:
+    def submit(self, job: ShadowJob, **kwargs: Any) -> bool:
         self.jobs.append(job)
-        return super().submit(job)
+        return super().submit(job, **kwargs)
 
 
 def _wait_for(condition: Callable[[], Any], timeout: float = 10.0) -> Any:

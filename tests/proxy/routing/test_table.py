@@ -18,7 +18,7 @@ INVENTORY = merge(
 
 
 def _table(*flags: RouteFlag, served_by_headers: bool = True) -> RouteTable:
-    return RouteTable.compile(
+    return RouteTable(
         INVENTORY, FlagTable.from_flags(7, flags), served_by_headers=served_by_headers
     )
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from resync_fastapi.services.documents import chunk_text
+from migrations.chunking import chunk_text
 from tests.resync_fastapi.harness import (
     AppHarness,
     assert_problem,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from legacy_flask.chunking import chunk_text
+from migrations.chunking import chunk_text
 
 
 @pytest.mark.parametrize(
