@@ -1,29 +1,36 @@
 """Measure what traffic capture costs: ``GET /api/v1/agents`` through the proxy, capture off and on.
 
     .venv/bin/python -m loadtest.capture_bench [--duration 20] [--users 20] [--side legacy|new|both]
+        [--rounds N]
 
 For each side (the route on ``legacy``, then on ``new``) it runs the proxy twice, without a
 capture policy and with ``sample_rate = 1`` on the route, each time on a fresh copy of one
-seeded database: the proxy pinned to core 0, Locust's ``AgentsUser`` pinned to core 1 with
-pre-issued tokens. It reports the server's CPU time per request (utime+stime of the proxy's
-process tree over the requests its own metrics counted: steady even when other work shares the
-machine) and the throughput Locust saw (noisy on a shared machine), plus what the capture
-writer stored and dropped. Standalone on purpose: ``loadtest/bench.py`` measures serving modes.
+seeded database (``--rounds N`` alternates off and on N times and sums up with medians, so a
+drift in the machine's load hits both alike): the proxy pinned to core 0, Locust's
+``AgentsUser`` pinned to core 1 with pre-issued tokens. It reports the server's CPU time per
+request (utime+stime of the proxy's process tree over the requests its own metrics counted:
+steady even when other work shares the machine) and the throughput Locust saw (noisy on a
+shared machine), plus what the capture writer stored and dropped. Standalone on purpose:
+``loadtest/bench.py`` measures serving modes.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import sqlite3
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from statistics import median
+from typing import Any
 
 import httpx
 
@@ -77,9 +84,10 @@ def _seed(folder: Path) -> Path:
     return path
 
 
-def _run(side: str, capture: bool, template: Path, folder: Path, args: argparse.Namespace) -> Run:
-    from proxy.traffic.resync_replay import mint_access_token
-
+def _start(
+    side: str, capture: bool, template: Path, folder: Path, args: argparse.Namespace
+) -> Server:
+    """Start the proxy serving the route from ``side`` on a fresh copy of the seeded database."""
     folder.mkdir(parents=True)
     database = folder / "resync.db"
     shutil.copyfile(template, database)
@@ -104,7 +112,13 @@ def _run(side: str, capture: bool, template: Path, folder: Path, args: argparse.
         database_url=f"sqlite:///{database}", tws_url=args.tws_url, extra=extra
     )
     command = pinned(server_command("proxy", host="127.0.0.1", port=port), args.server_core)
-    server = Server(command, env, f"http://127.0.0.1:{port}", folder / "proxy.log").start()
+    return Server(command, env, f"http://127.0.0.1:{port}", folder / "proxy.log").start()
+
+
+def _run(side: str, capture: bool, template: Path, folder: Path, args: argparse.Namespace) -> Run:
+    from proxy.traffic.resync_replay import mint_access_token
+
+    server = _start(side, capture, template, folder, args)
     try:
         token = mint_access_token(SECRET_KEY, "operator", "operator")
         tokens = folder / "tokens.tsv"
@@ -161,13 +175,141 @@ def _table(runs: list[Run]) -> str:
             f"{run.dropped} |"
         )
     for side in sorted({r.side for r in runs}):
-        off = next((r for r in runs if r.side == side and not r.capture), None)
-        on = next((r for r in runs if r.side == side and r.capture), None)
-        if off and on and off.requests and on.requests:
-            cpu = 100 * (on.cpu_ms_per_request / off.cpu_ms_per_request - 1)
-            rps = 100 * (on.rps / off.rps - 1) if off.rps else float("nan")
-            lines.append(f"\n{side}: capture costs {cpu:+.1f} % CPU per request, {rps:+.1f} % rps")
+        off = [r for r in runs if r.side == side and not r.capture and r.requests]
+        on = [r for r in runs if r.side == side and r.capture and r.requests]
+        if off and on:
+            off_cpu = median(r.cpu_ms_per_request for r in off)
+            on_cpu = median(r.cpu_ms_per_request for r in on)
+            off_rps, on_rps = median(r.rps for r in off), median(r.rps for r in on)
+            cpu = 100 * (on_cpu / off_cpu - 1)
+            rps = 100 * (on_rps / off_rps - 1) if off_rps else float("nan")
+            lines.append(
+                f"\n{side}: capture costs {cpu:+.1f} % CPU per request, {rps:+.1f} % rps"
+                f" (medians of {len(off)} off and {len(on)} on runs, alternated)"
+            )
     return "\n".join(lines)
+
+
+# Per-record cost in one process (``--micro N``) ---------------------------------------------
+_UVICORN_HEADERS = (b"date", b"server", b"x-served-by", b"x-route")
+
+
+def _real_answer(template: Path, folder: Path, args: argparse.Namespace) -> tuple[Any, str]:
+    """Return the new app's real ``GET /api/v1/agents`` answer (as the tee sees it) and a token."""
+    from proxy.shadow.capture import CapturedResponse
+    from proxy.traffic.resync_replay import mint_access_token
+
+    server = _start("new", False, template, folder, args)
+    try:
+        token = mint_access_token(SECRET_KEY, "operator", "operator")
+        with httpx.Client(base_url=server.base_url, timeout=10) as client:
+            answer = client.get("/api/v1/agents", headers={"Authorization": f"Bearer {token}"})
+    finally:
+        server.stop()
+    headers = [(k.lower(), v) for k, v in answer.headers.raw if k.lower() not in _UVICORN_HEADERS]
+    return CapturedResponse(answer.status_code, headers, answer.content), token
+
+
+def _micro(args: argparse.Namespace) -> int:
+    """Time (and with ``--profile``, profile) capture's own work on N real exchanges."""
+    import asyncio
+    import cProfile
+    import pstats
+    from types import SimpleNamespace
+
+    from proxy.resync import ResyncTokenVerifier, _role
+    from proxy.routing.dispatch import Dispatcher
+    from proxy.traffic.policy import CapturePolicy
+    from proxy.traffic.recorder import TrafficRecorder
+    from proxy.traffic.store import SQLiteCaptureStore
+
+    n = int(args.micro)
+    with tempfile.TemporaryDirectory(prefix="capture-micro-") as work:
+        args.port_base = int(args.port_base) + 10
+        answer, token = _real_answer(_seed(Path(work)), Path(work) / "serve", args)
+        policy = CapturePolicy.from_mapping({"routes": {ROUTE: {"sample_rate": 1.0}}})
+        verifier = ResyncTokenVerifier(SECRET_KEY)
+        recorder = TrafficRecorder(
+            policy,
+            SQLiteCaptureStore(Path(work) / "capture.db"),
+            queue_size=n,
+            role_of=lambda t: _role(verifier, t),
+        )
+        recorder._thread = threading.current_thread()  # no writer thread: the loop below is it
+        start = {"type": "http.response.start", "status": answer.status, "headers": answer.headers}
+        body = {"type": "http.response.body", "body": answer.body, "more_body": False}
+
+        async def app(scope: Any, receive: Any, send: Any) -> None:
+            await receive()
+            await send(dict(start))
+            await send(body)
+
+        async def receive() -> dict[str, Any]:
+            return {"type": "http.request", "body": b"", "more_body": False}
+
+        async def send(message: Any) -> None:
+            return None
+
+        dispatcher = Dispatcher.__new__(Dispatcher)
+        dispatcher.apps = {"new": app}
+        dispatcher.capture = recorder
+        entry = SimpleNamespace(key=ROUTE, headers={"new": [(b"x-served-by", b"new")]})
+        client_headers = [
+            (b"host", b"127.0.0.1:18702"),
+            (b"user-agent", b"python/gevent-http-client-1.5.5"),
+            (b"accept-encoding", b"gzip, deflate"),
+            (b"authorization", f"Bearer {token}".encode()),
+        ]
+
+        def scope() -> dict[str, Any]:
+            return {
+                "type": "http", "method": "GET", "path": "/api/v1/agents",
+                "raw_path": b"/api/v1/agents", "query_string": b"",
+                "headers": [*client_headers, (b"x-request-id", os.urandom(16).hex().encode())],
+            }  # fmt: skip
+
+        async def served(captured: bool) -> None:
+            for _ in range(n):
+                if captured:
+                    chosen = recorder.sample(ROUTE)
+                    await dispatcher._captured(scope(), receive, send, entry, "new", chosen)  # type: ignore[arg-type]
+                else:
+                    await app(scope(), receive, send)
+
+        def write() -> None:
+            queue_ = recorder._queue
+            while queue_.qsize():
+                batch = [queue_.get_nowait() for _ in range(min(256, queue_.qsize()))]
+                recorder._write(batch)
+                for _ in batch:
+                    queue_.task_done()
+
+        loop = asyncio.new_event_loop()
+        profile = cProfile.Profile() if args.profile else None
+        costs = {}
+        for phase, work_ in (
+            ("plain request", lambda: loop.run_until_complete(served(False))),
+            ("captured request", lambda: loop.run_until_complete(served(True))),
+            ("writer", write),
+        ):
+            began = time.process_time()
+            if profile is not None and phase != "plain request":
+                profile.enable()
+            work_()
+            if profile is not None:
+                profile.disable()
+            costs[phase] = 1e6 * (time.process_time() - began) / n
+        loop.close()
+        stored = recorder.store.count()
+        recorder.store.close()
+    request_path = costs["captured request"] - costs["plain request"]
+    print(f"{n} exchanges of {ROUTE} (new side, {len(answer.body)} body bytes), {stored} stored")
+    print(f"request path (tee, copy, submit): {request_path:.1f} us per record")
+    print(f"writer (build_capture, add_many): {costs['writer']:.1f} us per record")
+    print(f"total: {request_path + costs['writer']:.1f} us per record")
+    if profile is not None:
+        pstats.Stats(profile).sort_stats("tottime").print_stats(25)
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -182,17 +324,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--server-core", type=int, default=0)
     parser.add_argument("--client-core", type=int, default=1)
     parser.add_argument("--port-base", type=int, default=18700)
+    parser.add_argument(
+        "--rounds", type=int, default=1,
+        help="alternate off and on runs this many times per side; the summary takes medians",
+    )  # fmt: skip
     parser.add_argument("--json", dest="json_path", default=None)
+    parser.add_argument(
+        "--micro", type=int, default=0, metavar="N",
+        help="instead: time capture's own work on N real exchanges in this process",
+    )  # fmt: skip
+    parser.add_argument("--profile", action="store_true", help="with --micro: cProfile it")
     args = parser.parse_args(argv)
+    if args.micro:
+        return _micro(args)
     sides = ("legacy", "new") if args.side == "both" else (args.side,)
     runs = []
     with tempfile.TemporaryDirectory(prefix="capture-bench-") as work:
         template = _seed(Path(work))
         for side in sides:
-            for capture in (False, True):
-                run = _run(side, capture, template, Path(work) / f"{side}-{capture}", args)
-                print(f"{side} capture={'on' if capture else 'off'}: {run}", file=sys.stderr)
-                runs.append(run)
+            for round_ in range(max(1, args.rounds)):
+                for capture in (False, True):
+                    folder = Path(work) / f"{side}-{capture}-{round_}"
+                    run = _run(side, capture, template, folder, args)
+                    print(f"{side} capture={'on' if capture else 'off'}: {run}", file=sys.stderr)
+                    runs.append(run)
     print(_table(runs))
     if args.json_path:
         Path(args.json_path).write_text(

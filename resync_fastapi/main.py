@@ -15,14 +15,14 @@ from fastapi import FastAPI
 
 from resync_fastapi.api.docs import install_docs
 from resync_fastapi.api.openapi import install_openapi
-from resync_fastapi.api.v1 import API_PREFIX, build_api_router
+from resync_fastapi.api.v1 import API_PREFIX, include_api_routes
 from resync_fastapi.api.v1.routes import health
 from resync_fastapi.core.body_limit import BodyLimit, BodyLimitMiddleware
 from resync_fastapi.core.config import Settings
 from resync_fastapi.core.handlers import install_exception_handlers
 from resync_fastapi.core.logging import RequestContextMiddleware, configure_logging
 from resync_fastapi.core.responses import ResyncJSONResponse
-from resync_fastapi.core.routing import RouteMethods
+from resync_fastapi.core.routing import RouteMethods, include_flat
 from resync_fastapi.core.security import TokenService
 from resync_fastapi.db import create_engine
 from resync_fastapi.db.database import Database
@@ -88,8 +88,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.tokens = TokenService(settings.secret_key)
-    app.include_router(health.router)
-    app.include_router(build_api_router())
+    include_flat(app.router, health.router)
+    include_api_routes(app.router)
     install_docs(app, title=app.title)
     install_exception_handlers(app)
     app.state.route_methods = RouteMethods(app.router.routes)

@@ -75,13 +75,14 @@ class ResponseRecorder:
         captured = recorder.captured()   # None if the app never started a response
     """
 
-    __slots__ = ("_body", "_complete", "_headers", "_limit", "_status", "_truncated")
+    __slots__ = ("_chunks", "_complete", "_headers", "_kept", "_limit", "_status", "_truncated")
 
     def __init__(self, limit: int = DEFAULT_BODY_LIMIT) -> None:
         self._limit = limit
         self._status: int | None = None
         self._headers: list[tuple[bytes, bytes]] = []
-        self._body = bytearray()
+        self._chunks: list[bytes] = []  # kept as sent (no copy); joined once, by captured()
+        self._kept = 0
         self._truncated = False
         self._complete = False
 
@@ -98,11 +99,14 @@ class ResponseRecorder:
             self._headers = [(bytes(k).lower(), bytes(v)) for k, v in message.get("headers", [])]
         elif kind == "http.response.body":
             chunk = message.get("body", b"")
-            room = self._limit - len(self._body)
-            if len(chunk) > room:
+            size = len(chunk)
+            room = self._limit - self._kept
+            if size > room:
                 self._truncated = True
-            if room > 0:
-                self._body += chunk[:room]
+                chunk = chunk[:room] if room > 0 else b""
+            if chunk:
+                self._chunks.append(bytes(chunk))  # no copy for bytes, as ASGI sends them
+                self._kept += len(chunk)
             if not message.get("more_body", False):
                 self._complete = True
 
@@ -122,7 +126,7 @@ class ResponseRecorder:
         return CapturedResponse(
             status=self._status,
             headers=list(self._headers),
-            body=bytes(self._body),
+            body=b"".join(self._chunks),  # one chunk: that very object
             truncated=self._truncated or not self._complete,
         )
 

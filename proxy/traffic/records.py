@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl
 
-from proxy.shadow.capture import CapturedResponse, header_value
+from proxy.shadow.capture import CapturedResponse
 from proxy.shadow.redaction import (
     REDACTED,
     SECRET_HEADERS,
@@ -53,33 +53,80 @@ __all__ = [
 
 AUTH_NONE, AUTH_ROLE, AUTH_INVALID, AUTH_OTHER = "none", "role", "invalid", "other"
 
-# Lower-cased fragments without which no redaction rule can fire (a superset of what the rules
-# look for; "\\u" because a JSON key may be written with escapes). Substring tests of the
-# lower-cased text are much cheaper than the parsing pass (and than one alternation regex),
-# and most bodies and headers hold none of them.
+# Lower-cased fragments without which no redaction rule can fire: a superset of what the rules
+# look for, kept precise enough that ordinary words ("inside", "api", "authentication") do not
+# send a body through the parsing pass. Each entry covers:
+# - secret names (proxy.redaction.is_secret_name: a segment of a lower-cased name, "-" as "_"):
+#   "passw" (password, passwd), "secret", "token", "cookie", "credential", "authorization",
+#   "api_key"/"api-key"/"apikey", "private_key"/"private-key"; "pwd", "jti" and "sid" only as a
+#   whole segment (no ASCII letter or digit either side, checked by _short_word);
+# - redact_text's shapes: JWTs ("eyJ", case-sensitive in the rule, matched here lower-cased),
+#   "bearer" / "basic" credentials, password=/token=/secret= pairs (covered by the words);
+# - "\\u": a JSON escape can spell any of the above;
+# - the UTF-8 of the four non-ASCII letters that match ASCII ones case-insensitively (U+0130,
+#   U+0131, U+017F, U+212A: "(?i)basic" matches "ba\u017fic", and str.lower() turns U+212A into
+#   "k" in a name), which bytes.lower() leaves alone.
+# Substring tests of the lower-cased text are much cheaper than one alternation regex.
 _MARKERS = (
-    b"pass", b"pwd", b"secret", b"token", b"api", b"auth", b"cookie", b"credential",
-    b"private", b"jti", b"sid", b"eyj", b"bearer", b"basic", b"\\u",
+    b"passw", b"secret", b"token", b"cookie", b"credential", b"authorization", b"api_key",
+    b"api-key", b"apikey", b"private_key", b"private-key", b"eyj", b"bearer", b"basic", b"\\u",
 )  # fmt: skip
+_NON_ASCII_MARKERS = tuple(c.encode() for c in "\u0130\u0131\u017f\u212a")  # ASCII text: skipped
+_SHORT_WORDS = (b"pwd", b"jti", b"sid")
 _TEXT_MARKERS = tuple(m.decode() for m in _MARKERS)
+_TEXT_NON_ASCII_MARKERS = tuple(m.decode() for m in _NON_ASCII_MARKERS)
+_TEXT_SHORT_WORDS = tuple(w.decode() for w in _SHORT_WORDS)
 _JSON_PAIR = re.compile(r'"((?:[^"\\]|\\.){1,64})"(\s*:\s*)"(?:[^"\\]|\\.)*"')
 _MULTIPART_PART = re.compile(
     r'(name="([^"]{1,128})"[^\r\n]*\r\n(?:[^\r\n]+\r\n)*\r\n)(.*?)(?=\r\n--)', re.DOTALL
 )
+_ALNUM = frozenset(b"abcdefghijklmnopqrstuvwxyz0123456789")
+_TEXT_ALNUM = frozenset("abcdefghijklmnopqrstuvwxyz0123456789")
+
+
+def _short_word(lowered: Any, word: Any, alnum: frozenset[Any], backslash: Any) -> bool:
+    """Tell whether ``word`` occurs in ``lowered`` with no ASCII letter or digit either side.
+
+    A letter that ends a JSON escape (``\\n`` in ``"\\nsid"``, which json.loads makes a newline
+    that is_secret_name strips) counts as no letter.
+    """
+    at = lowered.find(word)
+    size = len(word)
+    while at >= 0:
+        if (
+            at == 0 or lowered[at - 1] not in alnum or (at >= 2 and lowered[at - 2] == backslash)
+        ) and (at + size >= len(lowered) or lowered[at + size] not in alnum):
+            return True
+        at = lowered.find(word, at + 1)
+    return False
 
 
 def _needs_redaction(data: bytes) -> bool:
     lowered = data.lower()
-    for marker in _MARKERS:  # noqa: SIM110 - a loop: any() over a generator costs 3x here
+    for marker in _MARKERS:
         if marker in lowered:
+            return True
+    if not data.isascii():
+        for marker in _NON_ASCII_MARKERS:
+            if marker in data:
+                return True
+    for word in _SHORT_WORDS:  # noqa: SIM110 - loops: any() over a generator costs 3x here
+        if word in lowered and _short_word(lowered, word, _ALNUM, 92):
             return True
     return False
 
 
 def _text_needs_redaction(text: str) -> bool:
     lowered = text.lower()
-    for marker in _TEXT_MARKERS:  # noqa: SIM110 - as above
+    for marker in _TEXT_MARKERS:
         if marker in lowered:
+            return True
+    if not text.isascii():
+        for marker in _TEXT_NON_ASCII_MARKERS:
+            if marker in lowered:
+                return True
+    for word in _TEXT_SHORT_WORDS:
+        if word in lowered and _short_word(lowered, word, _TEXT_ALNUM, "\\"):
             return True
     return False
 
@@ -123,6 +170,43 @@ def _redact_multipart(text: str) -> str:
     return _redact_loose_text(_MULTIPART_PART.sub(part, text))
 
 
+class KnownBodies:
+    """Remember bodies that hold no redaction marker (bounded by count and by size).
+
+    An app's cached answer comes back byte for byte (``GET /api/v1/agents`` behind a page
+    cache): one hash and one comparison then replace the marker scan. Only bodies that passed
+    the scan are kept, so a body is never taken as clean because it looks like one.
+    """
+
+    __slots__ = ("_known", "longest", "size")
+
+    def __init__(self, *, size: int = 64, longest: int = 16 * 1024) -> None:
+        self._known: dict[bytes, None] = {}
+        self.size = size
+        self.longest = longest
+
+    def __len__(self) -> int:
+        return len(self._known)
+
+    def __contains__(self, body: bytes) -> bool:
+        return len(body) <= self.longest and body in self._known
+
+    def add(self, body: bytes) -> None:
+        """Keep ``body`` (it passed the scan), the oldest out first when full."""
+        known = self._known
+        if len(body) > self.longest or body in known:
+            return
+        while len(known) >= self.size:
+            try:
+                known.pop(next(iter(known)), None)
+            except (StopIteration, RuntimeError):  # another thread changed it meanwhile
+                break
+        known[bytes(body)] = None
+
+
+_clean_bodies = KnownBodies()
+
+
 def _media(content_type: str | None) -> str:
     return (content_type or "").split(";", 1)[0].strip().lower()
 
@@ -133,7 +217,8 @@ def redact_body(content_type: str | None, body: bytes) -> tuple[bytes, bool]:
         return body, False
     media = _media(content_type)
     form = media in ("application/x-www-form-urlencoded", "multipart/form-data")
-    if not form and not _needs_redaction(body):
+    if not form and (body in _clean_bodies or not _needs_redaction(body)):
+        _clean_bodies.add(body)
         return body, False
     if media == "application/json" or media.endswith("+json"):
         try:
@@ -166,13 +251,20 @@ def redact_body(content_type: str | None, body: bytes) -> tuple[bytes, bool]:
 
 def body_view(body: bytes, *, redacted: bool = False, truncated: bool = False) -> dict[str, Any]:
     """Return the stored form of a body: UTF-8 text when it is text, else base64."""
-    view: dict[str, Any] = {"size": len(body), "redacted": redacted, "truncated": truncated}
     if not body:
-        return {**view, "encoding": "empty", "value": ""}
-    try:
-        return {**view, "encoding": "utf-8", "value": body.decode("utf-8")}
-    except UnicodeDecodeError:
-        return {**view, "encoding": "base64", "value": base64.b64encode(body).decode("ascii")}
+        encoding, value = "empty", ""
+    else:
+        try:
+            encoding, value = "utf-8", body.decode("utf-8")
+        except UnicodeDecodeError:
+            encoding, value = "base64", base64.b64encode(body).decode("ascii")
+    return {
+        "size": len(body),
+        "redacted": redacted,
+        "truncated": truncated,
+        "encoding": encoding,
+        "value": value,
+    }
 
 
 def decode_body(view: dict[str, Any] | None) -> bytes:
@@ -184,19 +276,6 @@ def decode_body(view: dict[str, Any] | None) -> bytes:
     return str(view["value"]).encode("utf-8")
 
 
-def _clean_headers(headers: Iterable[tuple[bytes, bytes]]) -> list[list[str]]:
-    cleaned = []
-    for raw_name, raw_value in headers:
-        name = raw_name.decode("latin-1").lower()
-        value = raw_value.decode("latin-1")
-        if _secret_header(name):
-            value = REDACTED
-        elif _text_needs_redaction(value):
-            value = _redact_loose_text(value)
-        cleaned.append([name, value])
-    return cleaned
-
-
 def _clean_text(text: str) -> str:
     return _redact_loose_text(text) if _text_needs_redaction(text) else text
 
@@ -205,6 +284,85 @@ def _clean_query(query: str) -> str:
     if not query or (not _text_needs_redaction(query) and "%" not in query):
         return query
     return redact_query(query)
+
+
+class CleanCache:
+    """Remember the decoded form of raw values that needed no redaction (bounded).
+
+    Clients send the same header values, paths and queries again and again (host, user agent,
+    the app's content type): a value seen before costs one dict lookup instead of a decode and
+    a scan. Only values that ``clean`` returns unchanged are kept, so the cache never holds a
+    secret (a changed value, or a new one, goes through ``clean`` again); values longer than
+    ``longest`` bytes are not kept, and at most ``size`` are (the oldest goes first).
+    """
+
+    __slots__ = ("_clean", "_known", "longest", "size")
+
+    def __init__(self, clean: Callable[[str], str], *, size: int = 1024, longest: int = 512):
+        self._clean = clean
+        self._known: dict[bytes, str] = {}
+        self.size = size
+        self.longest = longest
+
+    def __len__(self) -> int:
+        return len(self._known)
+
+    def __call__(self, raw: bytes) -> str:
+        known = self._known.get(raw)
+        if known is not None:
+            return known
+        text = raw.decode("latin-1")
+        clean = self._clean(text)
+        if clean == text and len(raw) <= self.longest:
+            known_values = self._known
+            while len(known_values) >= self.size:
+                try:
+                    known_values.pop(next(iter(known_values)), None)
+                except (StopIteration, RuntimeError):  # another thread changed it meanwhile
+                    break
+            known_values[bytes(raw)] = text
+        return clean
+
+
+_clean_value = CleanCache(_clean_text)  # header values and paths: the same rules
+_clean_query_value = CleanCache(_clean_query)
+
+
+@functools.lru_cache(maxsize=1024)
+def _header_name(raw_name: bytes) -> tuple[str, bool]:
+    name = raw_name.decode("latin-1").lower()
+    return name, _secret_header(name)
+
+
+def _clean_headers(
+    headers: Iterable[tuple[bytes, bytes]],
+) -> tuple[list[list[str]], str | None, str | None]:
+    """Return the redacted headers, and the content type and authorization as header_value would.
+
+    A secret-named header's value is replaced by name and never enters :class:`CleanCache`.
+    """
+    cleaned = []
+    content_type: list[bytes] | None = None
+    authorization: list[bytes] | None = None
+    for raw_name, raw_value in headers:
+        name, secret = _header_name(raw_name)
+        if secret:
+            cleaned.append([name, REDACTED])
+            if name == "authorization":
+                authorization = [*(authorization or ()), raw_value]
+            continue
+        if name == "content-type":
+            content_type = [*(content_type or ()), raw_value]
+        cleaned.append([name, _clean_value(raw_value)])
+    return cleaned, _joined(content_type), _joined(authorization)
+
+
+def _joined(values: list[bytes] | None) -> str | None:
+    if values is None:
+        return None
+    if len(values) == 1:
+        return values[0].decode("latin-1").strip()
+    return ", ".join([v.decode("latin-1").strip() for v in values])
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,10 +381,7 @@ class Exchange:
     body_limit: int
 
 
-def _auth(
-    headers: Sequence[tuple[bytes, bytes]], role_of: Callable[[str], str | None]
-) -> dict[str, Any]:
-    value = header_value(headers, "authorization")
+def _auth(value: str | None, role_of: Callable[[str], str | None]) -> dict[str, Any]:
     if value is None:
         return {"kind": AUTH_NONE, "role": None}
     scheme, _, credential = value.partition(" ")
@@ -241,35 +396,44 @@ def _auth(
     return {"kind": AUTH_ROLE, "role": str(role)}
 
 
+_second: tuple[int, str] = (-1, "")  # the last whole second formatted (records come in order)
+
+
 def _at(seconds: float) -> str:
-    whole = time.gmtime(seconds)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", whole) + f".{int(seconds % 1 * 1000):03d}Z"
+    global _second
+    whole = int(seconds)
+    known, text = _second
+    if known != whole:
+        text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole))
+        _second = (whole, text)
+    return f"{text}.{int(seconds % 1 * 1000):03d}Z"
 
 
 def build_capture(exchange: Exchange, role_of: Callable[[str], str | None]) -> dict[str, Any]:
     """Return the redacted, JSON-ready capture record of one exchange."""
-    headers = exchange.headers
-    body, body_redacted = redact_body(header_value(headers, "content-type"), exchange.body)
+    request_headers, content_type, authorization = _clean_headers(exchange.headers)
+    body, body_redacted = redact_body(content_type, exchange.body)
     response = exchange.response
+    response_headers, answer_type, _ = _clean_headers(response.headers)
     limit = exchange.body_limit
     answer = response.body[:limit]
     truncated = response.truncated or len(response.body) > limit
-    answer, answer_redacted = redact_body(response.content_type, answer)
+    answer, answer_redacted = redact_body(answer_type, answer)
     return {
         "at": _at(exchange.at),
         "route": exchange.route,
         "side": exchange.side,
-        "auth": _auth(headers, role_of),
+        "auth": _auth(authorization, role_of),
         "request": {
             "method": exchange.method,
-            "path": _clean_text(exchange.raw_path.decode("latin-1")),
-            "query": _clean_query(exchange.query_string.decode("latin-1")),
-            "headers": _clean_headers(headers),
+            "path": _clean_value(exchange.raw_path),
+            "query": _clean_query_value(exchange.query_string),
+            "headers": request_headers,
             "body": body_view(body, redacted=body_redacted),
         },
         "response": {
             "status": response.status,
-            "headers": _clean_headers(response.headers),
+            "headers": response_headers,
             "body": body_view(answer, redacted=answer_redacted, truncated=truncated),
         },
     }

@@ -188,3 +188,20 @@ def test_no_route_or_dependency_runs_in_a_worker_thread() -> None:
             )
             checked += 1
     assert checked > 50
+
+
+def test_routes_are_flat_in_the_app_router() -> None:
+    # Included routers are branches FastAPI matches twice per level on every request (issue 11):
+    # every API route sits directly in the app's router, at its full path, matched once.
+    from fastapi.routing import APIRoute
+
+    from resync_fastapi.core.routing import ResyncRoute
+
+    app = create_app(Settings())
+    api_routes = [route for route in app.router.routes if isinstance(route, APIRoute)]
+    paths = {route.path for route in api_routes}
+    assert {"/health/live", "/api/v1/status/jobs", "/api/v1/agents"} <= paths
+    assert all(type(route).__name__ != "_IncludedRouter" for route in app.router.routes)
+    jobs = next(route for route in api_routes if route.path == "/api/v1/status/jobs")
+    assert isinstance(jobs, ResyncRoute) and jobs.literal_prefix == "/api/v1/status/jobs"
+    assert "status" in jobs.tags and 502 in jobs.responses

@@ -11,8 +11,9 @@ import os
 import secrets
 
 from proxy.app import StranglerProxy, create_proxy
-from proxy.resync import ResyncTokenVerifier, _shadow_runner, open_flag_store
+from proxy.resync import ResyncTokenVerifier, open_flag_store
 from proxy.settings import ProxySettings
+from proxy.shadow.runner import ShadowRunner
 from proxy.telemetry.metrics import ProxyMetrics
 
 
@@ -33,6 +34,6 @@ def create_proxy_with_own_new_tws() -> StranglerProxy:
         token_verifier=ResyncTokenVerifier(
             new_settings.secret_key, database_url=new_settings.database_url
         ),
-        shadow_runner=_shadow_runner(settings, metrics, dry_run_key),
+        shadow_runner=ShadowRunner.from_settings(settings, metrics, dry_run_key),
         metrics=metrics,
     )
