@@ -89,8 +89,6 @@ class StranglerProxy:
         self.token_verifier = token_verifier
         self.inventory = build_inventory(legacy_wsgi_app, new_asgi_app)
         self.metrics = metrics if metrics is not None else ProxyMetrics()
-        # /_strangler/progress reports parity as measured only when a runner was configured.
-        self._shadow_configured = shadow_runner is not None
         if shadow_runner is None:
             # Every proxy can shadow: a table may name the shadow modes at any time.
             shadow_runner = ShadowRunner.from_settings(settings, self.metrics)
@@ -165,7 +163,7 @@ class StranglerProxy:
             token_verifier=self.token_verifier,
             table_version=lambda: self.table.version,
             mismatch_store=getattr(runner, "mismatch_store", None),
-            shadow_enabled=self._shadow_configured,
+            shadow_enabled=runner is not None,
         )
 
     def _side_override(self) -> ASGIApp | None:
