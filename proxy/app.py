@@ -24,6 +24,8 @@ from typing import Any
 
 import structlog
 
+from proxy.admin.app import create_admin_app
+from proxy.admin.context import AdminContext
 from proxy.auth import TokenVerifier
 from proxy.bridges.lifespan import AppLifespan
 from proxy.bridges.wsgi import LegacyWSGIApp
@@ -141,14 +143,27 @@ class StranglerProxy:
             body_total_timeout=settings.body_total_timeout,
             on_reject=self.metrics.record_refused,
         )
-        from proxy.admin.api import create_admin_app
-
-        self.admin = create_admin_app(self)
+        self.admin = create_admin_app(self._admin_context())
         self._http: ASGIApp = self._side_override() or self.dispatcher.http
         from proxy.rollout.wiring import attach_rollout
 
         self.rollout = attach_rollout(
             settings, store, self.inventory, self.watcher, self.metrics, self.stats, self.admin
+        )
+
+    def _admin_context(self) -> AdminContext:
+        """What the admin API works on: this worker's store, watcher, inventory and figures."""
+        runner = self.shadow_runner
+        return AdminContext(
+            inventory=self.inventory,
+            store=self.store,
+            watcher=self.watcher,
+            metrics=self.metrics,
+            stats=self.stats,
+            token_verifier=self.token_verifier,
+            table_version=lambda: self.table.version,
+            mismatch_store=getattr(runner, "mismatch_store", None),
+            shadow_enabled=runner is not None,
         )
 
     def _side_override(self) -> ASGIApp | None:

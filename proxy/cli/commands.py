@@ -1,6 +1,7 @@
 """``resync-strangler``: serve the proxy and operate its flag table from a terminal.
 
-Commands act on the local flag store (``STRANGLER_FLAG_STORE_URL``, the same one the workers
+This module holds the parser and the handlers; ``backends`` where they act, ``tables`` what they
+print. Commands act on the local flag store (``STRANGLER_FLAG_STORE_URL``, the same one the workers
 share) unless ``--url`` (and ``--token``, an admin access token) name a running proxy, in which
 case they go through its admin API and so get exactly the API's checks and answers.
 
@@ -25,417 +26,20 @@ case they go through its admin API and so get exactly the API's checks and answe
 from __future__ import annotations
 
 import argparse
-import asyncio
-import getpass
-import json
 import os
 import sys
-from collections.abc import Awaitable, Callable, MutableMapping, Sequence
+from collections.abc import Callable, MutableMapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from proxy.cli.backends import backend_for
+from proxy.cli.tables import console, events_table, mismatches_table, print_json, routes_table
 from proxy.errors import CommandError
 
 __all__ = ["CommandError", "build_parser", "main", "print_flip_help"]
 
 MODES = ("legacy", "new", "canary", "shadow", "shadow-new")
 _READ_TOKEN = "python3 -c 'import json,sys; print(json.load(sys.stdin)[\"access_token\"])'"  # noqa: S105 - a shell snippet, not a secret
-
-
-# Output ---------------------------------------------------------------------------------------
-
-
-def _console() -> Any:
-    from rich.console import Console
-
-    return Console(soft_wrap=True)
-
-
-def _print_json(value: Any) -> None:
-    print(json.dumps(value, indent=2, ensure_ascii=False))
-
-
-def _plain(value: object) -> Any:
-    """Return ``value`` as rich text taken literally: server text is never console markup.
-
-    A diff such as ``body.items[0]: [value] != [missing]`` (or a reason an operator typed with
-    brackets) would otherwise be read as markup tags and silently disappear from the table.
-    """
-    from rich.text import Text
-
-    return Text("" if value is None else str(value))
-
-
-def _routes_table(body: dict[str, Any]) -> Any:
-    from rich.table import Table
-
-    table = Table(title=f"Flag table, version {body['version']}")
-    for column in ("route", "sides", "mode", "percent", "dry run", "updated"):
-        table.add_column(column)
-    for route in body["routes"]:
-        updated = route["updated_at"] or ""
-        if route.get("updated_by"):
-            updated = f"{updated} by {route['updated_by']}"
-        table.add_row(
-            _plain(route["route"]),
-            _plain("+".join(route["sides"])),
-            _plain(route["mode"]),
-            str(route["percent"]) if route["mode"] == "canary" else "",
-            "yes" if route["dry_run"] else "",
-            _plain(updated),
-        )
-    return table
-
-
-def _events_table(body: dict[str, Any]) -> Any:
-    from rich.table import Table
-
-    table = Table(title=f"Flag events ({body['total']} in all)")
-    for column in ("id", "version", "at", "route", "from", "to", "actor", "reason"):
-        table.add_column(column)
-    for item in body["items"]:
-        to = item["to"] + (f" {item['percent']}%" if item["to"] == "canary" else "")
-        table.add_row(
-            _plain(item["id"]),
-            _plain(item["version"]),
-            _plain(item["at"]),
-            _plain(item["route"]),
-            _plain(item["from"]),
-            _plain(to),
-            _plain(item["actor"]),
-            _plain(item["reason"]),
-        )
-    return table
-
-
-def _mismatches_table(body: dict[str, Any]) -> Any:
-    from rich.table import Table
-
-    table = Table(title=f"Mismatches ({body['total']} kept)")
-    for column in ("id", "at", "route", "primary", "result", "diff"):
-        table.add_column(column)
-    for item in body["items"]:
-        diff = str(item.get("diff") or item.get("error") or "")
-        table.add_row(
-            _plain(item.get("id", "")),
-            _plain(item.get("at", "")),
-            _plain(item.get("route", "")),
-            _plain(item.get("primary_side", "")),
-            _plain(item.get("result", "")),
-            _plain(diff if len(diff) < 400 else diff[:400] + "…"),
-        )
-    return table
-
-
-# Backends: the local store, or a running proxy's admin API ---------------------------------
-
-
-class AdminClient:
-    """Run commands through a running proxy's admin API."""
-
-    def __init__(self, url: str, token: str | None, timeout: float = 10.0) -> None:
-        if not token:
-            raise CommandError("--token (or STRANGLER_TOKEN) is required with --url")
-        self._url = url.rstrip("/")
-        self._headers = {"Authorization": f"Bearer {token}"}
-        self._timeout = timeout
-
-    def _call(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
-        import httpx
-
-        try:
-            with httpx.Client(
-                base_url=self._url, headers=self._headers, timeout=self._timeout
-            ) as http:
-                response = http.request(method, path, **kwargs)
-        except httpx.HTTPError as exc:
-            raise CommandError(f"cannot reach the proxy: {exc}") from exc
-        if response.status_code >= 400:
-            try:
-                problem = response.json()
-                detail = problem.get("detail") or response.text
-                errors = problem.get("errors") or []
-            except ValueError:
-                detail, errors = response.text, []
-            extra = "".join(f"\n  {e.get('field')}: {e.get('message')}" for e in errors)
-            raise CommandError(f"{response.status_code}: {detail}{extra}")
-        return dict(response.json())
-
-    def routes(self) -> dict[str, Any]:
-        return self._call("GET", "/_strangler/routes")
-
-    def set_route(self, **body: Any) -> dict[str, Any]:
-        return self._call("POST", "/_strangler/routes", json=_without_none(body))
-
-    def set_all(self, **body: Any) -> dict[str, Any]:
-        return self._call("POST", "/_strangler/routes/bulk", json=_without_none(body))
-
-    def kill_switch(self, reason: str) -> dict[str, Any]:
-        return self._call("POST", "/_strangler/kill-switch", json={"reason": reason})
-
-    def events(self, **params: Any) -> dict[str, Any]:
-        return self._call("GET", "/_strangler/events", params=_without_none(params))
-
-    def mismatches(self, **params: Any) -> dict[str, Any]:
-        return self._call("GET", "/_strangler/mismatches", params=_without_none(params))
-
-    def export(self) -> Any:
-        raise CommandError("flags export works on the local store only (drop --url)")
-
-    def init(self) -> dict[str, Any]:
-        raise CommandError("flags init works on the local store only (drop --url)")
-
-    def identity(self) -> dict[str, Any]:
-        raise CommandError("flags identity works on the local store only (drop --url)")
-
-    def adopt(self, replaces: str) -> dict[str, Any]:
-        raise CommandError("flags adopt works on the local store only (drop --url)")
-
-    def import_file(
-        self, path: Path, reason: str | None, expected_version: int | None = None
-    ) -> dict[str, Any]:
-        """Send a flag file's routes to the admin API, which checks them all and applies them
-        as one compare-and-set (or refuses the whole file)."""
-        from proxy.errors import InvalidFlag
-        from proxy.flags.flagfile import load_flag_file
-
-        try:
-            changes = load_flag_file(path)
-        except InvalidFlag as exc:
-            raise CommandError(str(exc)) from exc
-        routes = [
-            _without_none(
-                {
-                    "route": change.route,
-                    "mode": change.mode.value,
-                    "percent": change.percent,
-                    "dry_run": change.dry_run,
-                }
-            )
-            for change in changes
-        ]
-        body = self._call(
-            "POST",
-            "/_strangler/routes/import",
-            json=_without_none(
-                {
-                    "routes": routes,
-                    "reason": reason or f"import {path.name}",
-                    "expected_version": expected_version,
-                }
-            ),
-        )
-        return {"version": body["version"], "routes": body["routes"]}
-
-
-def _without_none(values: dict[str, Any]) -> dict[str, Any]:
-    return {key: value for key, value in values.items() if value is not None}
-
-
-class LocalStore:
-    """Run commands directly against the flag store the workers share."""
-
-    def __init__(self) -> None:
-        from proxy.settings import ProxySettings
-
-        self.settings = ProxySettings()
-        self.actor = f"cli:{_user()}"
-
-    def _run(self, work: Callable[[Any], Awaitable[Any]], *, create: bool = False) -> Any:
-        from proxy.errors import StoreError, StoreMissing
-        from proxy.flags.stores import open_store
-
-        async def run() -> Any:
-            store = open_store(self.settings.flag_store_url)
-            try:
-                if not create:  # never create a store as a side effect: flags init does
-                    await store.open()
-                return await work(store)
-            finally:
-                await store.close()
-
-        try:
-            return asyncio.run(run())
-        except StoreMissing as exc:
-            raise CommandError(f"{exc}; nothing changed") from exc
-        except StoreError as exc:
-            raise CommandError(f"flag store {self.settings.flag_store_url}: {exc}") from exc
-
-    def _inventory(self) -> Any:
-        from proxy.resync import resync_inventory
-
-        return resync_inventory()
-
-    def routes(self) -> dict[str, Any]:
-        from proxy.flags.changes import route_states
-
-        inventory = self._inventory()
-
-        async def work(store: Any) -> dict[str, Any]:
-            table = await store.load()
-            states = route_states(inventory, table)
-            return {"version": table.version, "routes": [s.as_json() for s in states]}
-
-        return dict(self._run(work))
-
-    def _apply(
-        self, plan: Callable[[Any, Any], list[Any]], reason: str, expected: int | None
-    ) -> Any:
-        from proxy.flags.changes import RejectedChange
-
-        inventory = self._inventory()
-
-        async def work(store: Any) -> tuple[Any, int]:
-            table = await store.load()
-            try:
-                changes = plan(inventory, table)
-            except RejectedChange as exc:
-                raise CommandError(f"{exc.field}: {exc.reason}") from exc
-            if not changes:
-                return table, 0
-            new = await store.set_flags(
-                changes, actor=self.actor, reason=reason, expected_version=expected
-            )
-            return new, len(changes)
-
-        from proxy.errors import VersionConflict
-
-        try:
-            return self._run(work), inventory
-        except VersionConflict as exc:
-            raise CommandError(str(exc)) from exc
-
-    def set_route(self, **body: Any) -> dict[str, Any]:
-        from proxy.flags.changes import plan_route, route_states
-
-        (table, _), inventory = self._apply(
-            lambda inventory, table: [
-                plan_route(
-                    inventory,
-                    table,
-                    body["route"],
-                    body["mode"],
-                    percent=body.get("percent"),
-                    dry_run=body.get("dry_run"),
-                )
-            ],
-            body["reason"],
-            body.get("expected_version"),
-        )
-        state = next(s for s in route_states(inventory, table) if s.route.key == body["route"])
-        return {**state.as_json(), "version": table.version}
-
-    def set_all(self, **body: Any) -> dict[str, Any]:
-        from proxy.flags.changes import plan_bulk
-
-        (table, changed), _ = self._apply(
-            lambda inventory, table: plan_bulk(
-                inventory, table, body["mode"], percent=body.get("percent")
-            ),
-            body["reason"],
-            body.get("expected_version"),
-        )
-        return {"version": table.version, "changed": changed}
-
-    def kill_switch(self, reason: str) -> dict[str, Any]:
-        from proxy.flags.changes import plan_kill_switch
-
-        (table, changed), _ = self._apply(plan_kill_switch, reason, None)
-        return {"version": table.version, "changed": changed}
-
-    def events(self, *, limit: int, offset: int, route: str | None) -> dict[str, Any]:
-        from proxy.admin.api import _event
-
-        async def work(store: Any) -> dict[str, Any]:
-            items = await store.events(limit=limit, offset=offset, route=route)
-            total = await store.count_events(route=route)
-            return {
-                "items": [_event(e) for e in items],
-                "total": total,
-                "limit": limit,
-                "offset": offset,
-            }
-
-        return dict(self._run(work))
-
-    def mismatches(self, *, limit: int, offset: int, route: str | None) -> dict[str, Any]:
-        path = self.settings.mismatch_db
-        if path is None or not Path(path).exists():
-            return {"items": [], "total": 0, "limit": limit, "offset": offset}
-        from proxy.shadow.mismatches import MismatchStore
-
-        store = MismatchStore(limit=self.settings.mismatch_limit, path=path)
-        return {
-            "items": store.list(route, limit, offset),
-            "total": store.count(route),
-            "limit": limit,
-            "offset": offset,
-        }
-
-    def export(self) -> Any:
-        async def work(store: Any) -> Any:
-            return await store.load()
-
-        return self._run(work)
-
-    def init(self) -> dict[str, Any]:
-        """Create the flag store if it does not exist; say which store it is either way."""
-
-        async def work(store: Any) -> dict[str, Any]:
-            created = await store.create()
-            return {"created": created, **(await store.identity()).as_json()}
-
-        return {"store": self.settings.flag_store_url, **self._run(work, create=True)}
-
-    def identity(self) -> dict[str, Any]:
-        async def work(store: Any) -> dict[str, Any]:
-            return dict((await store.identity()).as_json())
-
-        return {"store": self.settings.flag_store_url, **self._run(work)}
-
-    def adopt(self, replaces: str) -> dict[str, Any]:
-        async def work(store: Any) -> dict[str, Any]:
-            return dict((await store.adopt(replaces)).as_json())
-
-        return {"store": self.settings.flag_store_url, **self._run(work)}
-
-    def import_file(
-        self, path: Path, reason: str | None, expected_version: int | None = None
-    ) -> dict[str, Any]:
-        """Import a flag file checked against the Resync apps' routes, all or nothing."""
-        from proxy.errors import InvalidFlag
-        from proxy.flags.flagfile import import_flag_file
-
-        inventory = self._inventory()
-
-        async def work(store: Any) -> Any:
-            return await import_flag_file(
-                store,
-                path,
-                actor=self.actor,
-                reason=reason,
-                expected_version=expected_version,
-                inventory=inventory,
-            )
-
-        try:
-            table = self._run(work)
-        except InvalidFlag as exc:  # unreadable, a bad entry, or a route the apps refuse
-            raise CommandError(str(exc)) from exc
-        return {"version": table.version, "routes": len(table)}
-
-
-def _user() -> str:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return "unknown"
-
-
-def _backend(args: argparse.Namespace) -> AdminClient | LocalStore:
-    if args.url:
-        return AdminClient(args.url, args.token)
-    return LocalStore()
 
 
 # Commands ----------------------------------------------------------------------------------------
@@ -543,16 +147,16 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _routes(args: argparse.Namespace) -> int:
-    body = _backend(args).routes()
+    body = backend_for(args).routes()
     if args.json:
-        _print_json(body)
+        print_json(body)
     else:
-        _console().print(_routes_table(body))
+        console().print(routes_table(body))
     return 0
 
 
 def _set(args: argparse.Namespace) -> int:
-    backend = _backend(args)
+    backend = backend_for(args)
     if args.all:
         if args.route_or_mode not in MODES or args.mode is not None:
             raise CommandError("usage: set --all MODE [--percent P] --reason R")
@@ -580,26 +184,26 @@ def _set(args: argparse.Namespace) -> int:
 
 
 def _kill_switch(args: argparse.Namespace) -> int:
-    body = _backend(args).kill_switch(args.reason)
+    body = backend_for(args).kill_switch(args.reason)
     print(f"version {body['version']}: {body['changed']} route(s) back to legacy")
     return 0
 
 
 def _events(args: argparse.Namespace) -> int:
-    body = _backend(args).events(limit=args.limit, offset=args.offset, route=args.route)
+    body = backend_for(args).events(limit=args.limit, offset=args.offset, route=args.route)
     if args.json:
-        _print_json(body)
+        print_json(body)
     else:
-        _console().print(_events_table(body))
+        console().print(events_table(body))
     return 0
 
 
 def _mismatches(args: argparse.Namespace) -> int:
-    body = _backend(args).mismatches(limit=args.limit, offset=args.offset, route=args.route)
+    body = backend_for(args).mismatches(limit=args.limit, offset=args.offset, route=args.route)
     if args.json:
-        _print_json(body)
+        print_json(body)
     else:
-        _console().print(_mismatches_table(body))
+        console().print(mismatches_table(body))
     return 0
 
 
@@ -633,7 +237,7 @@ def _db(args: argparse.Namespace) -> int:
 
 
 def _flags(args: argparse.Namespace) -> int:
-    backend = _backend(args)
+    backend = backend_for(args)
     if args.action == "init":
         body = backend.init()
         what = "created" if body["created"] else "already exists:"
@@ -641,7 +245,7 @@ def _flags(args: argparse.Namespace) -> int:
         print(f"flag store {body['store']} {what} store id {store_id}, version {version}")
         return 0
     if args.action == "identity":
-        _print_json(backend.identity())
+        print_json(backend.identity())
         return 0
     if args.action == "adopt":
         if not args.replaces:

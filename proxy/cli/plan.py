@@ -94,7 +94,7 @@ def _local(work: Callable[[Any], Awaitable[Any]]) -> Any:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from proxy.cli.commands import _user
+    from proxy.cli.backends import current_user
     from proxy.rollout.control import PlanActionRefused, plan_view
     from proxy.rollout.plans import plan_from_mapping
 
@@ -129,7 +129,7 @@ def _run(args: argparse.Namespace) -> int:
             body = _remote(args, "POST", f"/_strangler/plans/{action}", json=payload)
         return _show(args, action, body)
 
-    actor = f"cli:{_user()}"
+    actor = f"cli:{current_user()}"
 
     async def work(control: Any) -> Any:
         try:
