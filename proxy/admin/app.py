@@ -14,19 +14,17 @@ Errors are problem documents (``common``), validation errors 400 (never 422).
 
 from __future__ import annotations
 
-import structlog
 from fastapi import FastAPI
 
 from proxy.admin.common import install_problem_handlers
 from proxy.admin.context import AdminContext
+from proxy.admin.dashboard import mount_dashboard
 from proxy.admin.events import create_events_router
 from proxy.admin.health import create_health_router
 from proxy.admin.mismatches import create_mismatches_router
 from proxy.admin.routes import create_routes_router
 
 __all__ = ["create_admin_app"]
-
-log = structlog.get_logger("proxy.admin.api")
 
 
 def create_admin_app(context: AdminContext) -> FastAPI:
@@ -44,10 +42,5 @@ def create_admin_app(context: AdminContext) -> FastAPI:
     app.include_router(create_routes_router(context))
     app.include_router(create_events_router(context))
     app.include_router(create_mismatches_router(context))
-    try:
-        from proxy.admin.dashboard import mount_dashboard
-    except ImportError:  # the dashboard is optional: the API works without it
-        log.info("dashboard_not_installed")
-    else:
-        mount_dashboard(app)
+    mount_dashboard(app)
     return app

@@ -213,10 +213,8 @@ def _parity(args: argparse.Namespace) -> int:
 
 def _run_parity(argv: list[str]) -> int:
     """Hand every argument to the live parity runner (it has its own options and help)."""
-    try:
-        from proxy.cli.parity import main as parity_main
-    except ImportError as exc:
-        raise CommandError("live parity is not installed (proxy.cli.parity)") from exc
+    from proxy.cli.parity import main as parity_main  # imported when used: rich, httpx
+
     return int(parity_main(argv) or 0)
 
 
