@@ -5,6 +5,8 @@ Errors are problem documents; validation errors are 400 (never 422) with the tea
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Request
@@ -141,3 +143,14 @@ def install_problem_handlers(app: FastAPI) -> None:
                 ),
             )
         return _problem(request, AdminProblem(exc.status_code, str(exc.detail)))
+
+
+@contextlib.contextmanager
+def change_problems() -> Iterator[None]:
+    """Answer a refused change (400) or a store failure (409/503/500) as the admin API does."""
+    try:
+        yield
+    except RejectedChange as exc:
+        raise rejected(exc) from exc
+    except StoreError as exc:
+        raise store_problem(exc) from exc

@@ -13,10 +13,10 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field
 from starlette.responses import Response
 
-from proxy.admin.common import Admin, Reason, json_response, rejected, store_problem
+from proxy.admin.common import Admin, Reason, change_problems, json_response, store_problem
 from proxy.admin.context import AdminContext
 from proxy.errors import InvalidFlag, StoreError
-from proxy.flags.changes import RejectedChange, RejectedImport
+from proxy.flags.changes import RejectedImport
 from proxy.modes import FlagChange, Mode
 from proxy.problems import AdminProblem
 
@@ -91,7 +91,7 @@ def create_routes_router(context: AdminContext) -> APIRouter:
 
     @router.post("/_strangler/routes")
     async def set_route(body: RouteChange, admin: Admin) -> Response:
-        try:
+        with change_problems():
             answer = await service.set_route(
                 body.route,
                 body.mode,
@@ -101,15 +101,11 @@ def create_routes_router(context: AdminContext) -> APIRouter:
                 reason=body.reason,
                 expected_version=body.expected_version,
             )
-        except RejectedChange as exc:
-            raise rejected(exc) from exc
-        except StoreError as exc:
-            raise store_problem(exc) from exc
         return json_response(answer)
 
     @router.post("/_strangler/routes/bulk")
     async def set_all(body: BulkChange, admin: Admin) -> Response:
-        try:
+        with change_problems():
             answer = await service.set_all(
                 body.mode,
                 percent=body.percent,
@@ -117,10 +113,6 @@ def create_routes_router(context: AdminContext) -> APIRouter:
                 reason=body.reason,
                 expected_version=body.expected_version,
             )
-        except RejectedChange as exc:
-            raise rejected(exc) from exc
-        except StoreError as exc:
-            raise store_problem(exc) from exc
         return json_response(answer)
 
     @router.post("/_strangler/routes/import")
@@ -155,10 +147,8 @@ def create_routes_router(context: AdminContext) -> APIRouter:
 
     @router.post("/_strangler/kill-switch")
     async def kill_switch(body: KillSwitch, admin: Admin) -> Response:
-        try:
+        with change_problems():
             answer = await service.kill_switch(actor=admin.subject, reason=body.reason)
-        except StoreError as exc:
-            raise store_problem(exc) from exc
         log.warning(
             "kill_switch", actor=admin.subject, reason=body.reason, changed=answer["changed"]
         )
