@@ -277,12 +277,8 @@ def _micro(args: argparse.Namespace) -> int:
                     await app(scope(), receive, send)
 
         def write() -> None:
-            queue_ = recorder._queue
-            while queue_.qsize():
-                batch = [queue_.get_nowait() for _ in range(min(256, queue_.qsize()))]
-                recorder._write(batch)
-                for _ in batch:
-                    queue_.task_done()
+            while recorder.write_pending():
+                pass
 
         loop = asyncio.new_event_loop()
         profile = cProfile.Profile() if args.profile else None

@@ -3,11 +3,14 @@
 The dispatcher calls :meth:`TrafficRecorder.sample` once per request of a captured route (a
 dict lookup and, below rate 1, one random draw) and, once the primary has answered and the
 client has its response, :meth:`TrafficRecorder.submit` with the raw exchange. ``submit`` never
-waits: it puts a small frozen object on a bounded queue, and when the queue is full it drops the
-exchange and counts it (``strangler_capture_total{route,result="dropped"}``). Redaction,
-JSON encoding and the store's write happen on one writer thread, which wakes at most once per
-``linger`` seconds (50 ms) and writes what arrived, up to ``batch_size`` records, in one
-transaction: the event loop pays for a queue put, not for I/O or a thread switch.
+waits: it appends a tuple (references to the scope's bytes, no copy) to a bounded deque, and when
+the deque is full it drops the exchange and counts it
+(``strangler_capture_total{route,result="dropped"}``). Redaction, JSON encoding and the store's
+write happen on one writer thread, which wakes at most once per ``linger`` seconds (50 ms) and
+writes what arrived, up to ``batch_size`` records, in one transaction: the event loop pays for
+a deque append (no lock, no wake-up unless the writer sleeps idle), not for I/O or a thread
+switch. The writer builds each distinct exchange's record once
+(:class:`~proxy.traffic.records.CaptureRows`) and the store keeps it once.
 
 Outcomes counted in ``strangler_capture_total{route,result}``: ``stored``, ``dropped`` (queue
 full), ``oversize`` (request body over the route's limit: not replayable, not kept), ``error``
@@ -16,11 +19,10 @@ full), ``oversize`` (request body over the route's limit: not replayable, not ke
 
 from __future__ import annotations
 
-import queue
 import random
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -30,13 +32,13 @@ from prometheus_client import Counter as PromCounter
 
 from proxy.shadow.capture import CapturedResponse
 from proxy.traffic.policy import CapturePolicy, RouteCapture
-from proxy.traffic.records import Exchange, build_capture
+from proxy.traffic.records import CaptureRows, Exchange, PreparedCapture
 from proxy.traffic.store import CaptureStore
 
 __all__ = ["CAPTURE_RESULTS", "CachedRoles", "TrafficRecorder", "unverified_role"]
 
 CAPTURE_RESULTS = ("stored", "dropped", "oversize", "error")
-_STOP = object()
+_IDLE_WAIT = 1.0  # seconds an idle writer sleeps before it looks again (submit wakes it sooner)
 
 log = structlog.get_logger("proxy.traffic")
 
@@ -104,8 +106,13 @@ class TrafficRecorder:
         self.batch_size = batch_size
         self.linger = linger
         self.role_of = CachedRoles(role_of)
+        self.rows = CaptureRows(self.role_of)
         self._rng = rng
-        self._queue: queue.Queue[Any] = queue.Queue(maxsize=queue_size)
+        self.queue_size = queue_size
+        self._queue: deque[Exchange] = deque()
+        self._idle = False  # the writer waits on _wake (only then does submit set it)
+        self._busy = False  # the writer holds exchanges it took off the deque
+        self._wake = threading.Event()
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
         self._closed = False
@@ -122,7 +129,7 @@ class TrafficRecorder:
             "Captured exchanges waiting for the capture writer.",
             registry=registry,
         )
-        self._depth.set_function(self._queue.qsize)
+        self._depth.set_function(lambda: len(self._queue))
         self._children: dict[tuple[str, str], Any] = {}
         self._last_error_log = 0.0
 
@@ -151,32 +158,35 @@ class TrafficRecorder:
             return False
         if self._thread is None:
             self.start()
-        exchange = Exchange(
-            time.time(),
-            route,
-            side,
-            scope["method"],
-            scope.get("raw_path") or scope["path"].encode("utf-8"),
-            scope.get("query_string", b""),
-            headers,
-            body,
-            response,
-            body_limit,
-        )
-        try:
-            self._queue.put_nowait(exchange)
-        except queue.Full:
+        queued = self._queue
+        if len(queued) >= self.queue_size:
             self.count(route, "dropped")
             return False
+        queued.append(
+            Exchange(
+                time.time(),
+                route,
+                side,
+                scope["method"],
+                scope.get("raw_path") or scope["path"].encode("utf-8"),
+                scope.get("query_string", b""),
+                headers,
+                body,
+                response,
+                body_limit,
+            )
+        )
+        if self._idle:
+            self._wake.set()
         return True
 
-    def count(self, route: str, result: str) -> None:
-        """Count one outcome in the metrics and in :attr:`counts`."""
-        self.counts[result] += 1
+    def count(self, route: str, result: str, n: int = 1) -> None:
+        """Count ``n`` outcomes in the metrics and in :attr:`counts`."""
+        self.counts[result] += n
         child = self._children.get((route, result))
         if child is None:
             child = self._children[(route, result)] = self._total.labels(route, result)
-        child.inc()
+        child.inc(n)
 
     # Writer -----------------------------------------------------------------------------------
     def start(self) -> None:
@@ -189,33 +199,45 @@ class TrafficRecorder:
                 self._thread.start()
 
     def _write_loop(self) -> None:
+        queued = self._queue
         while True:
-            batch = [self._queue.get()]
-            if batch[0] is not _STOP and self.linger > 0:
-                # Sleep rather than wait on the queue: puts meanwhile wake no thread, and one
-                # transaction takes what arrived (a wake-up and a commit per request cost more
-                # CPU than building the records).
+            if not queued:
+                if self._closed:
+                    return
+                self._idle = True
+                if not queued and not self._closed:  # a submit after this line sets _wake
+                    self._wake.wait(_IDLE_WAIT)
+                self._wake.clear()
+                self._idle = False
+                continue
+            if self.linger > 0 and not self._closed:
+                # Sleep rather than wait: appends meanwhile wake no thread, and one transaction
+                # takes what arrived (a wake-up and a commit per request cost more CPU than
+                # building the records).
                 time.sleep(self.linger)
-            while len(batch) < self.batch_size:
-                try:
-                    batch.append(self._queue.get_nowait())
-                except queue.Empty:
-                    break
-            stop = any(item is _STOP for item in batch)
-            try:
-                self._write([item for item in batch if item is not _STOP])
-            finally:
-                for _ in batch:
-                    self._queue.task_done()
-            if stop:
-                return
+            self.write_pending()
+
+    def write_pending(self) -> int:
+        """Write up to ``batch_size`` queued exchanges now; return how many were taken."""
+        queued = self._queue
+        self._busy = True
+        try:
+            batch = []
+            for _ in range(min(self.batch_size, len(queued))):
+                batch.append(queued.popleft())
+            self._write(batch)
+        finally:
+            self._busy = False
+        return len(batch)
 
     def _write(self, batch: list[Exchange]) -> None:
-        records, routes = [], []
+        records: list[PreparedCapture | dict[str, Any]] = []
+        routes: Counter[str] = Counter()
+        prepare = self.rows.prepare
         for exchange in batch:
             try:
-                records.append(build_capture(exchange, self.role_of))
-                routes.append(exchange.route)
+                records.append(prepare(exchange))
+                routes[exchange.route] += 1
             except Exception:
                 log.exception("capture_record_failed", route=exchange.route)
                 self.count(exchange.route, "error")
@@ -224,20 +246,20 @@ class TrafficRecorder:
         try:
             self.store.add_many(records)
         except Exception as exc:
-            for route in routes:
-                self.count(route, "error")
+            for route, n in routes.items():
+                self.count(route, "error", n)
             now = time.monotonic()
             if now - self._last_error_log > 10.0:  # one line per outage, not one per batch
                 self._last_error_log = now
                 log.warning("capture_store_failed", error=str(exc), lost=len(records))
             return
-        for route in routes:
-            self.count(route, "stored")
+        for route, n in routes.items():
+            self.count(route, "stored", n)
 
     def flush(self, timeout: float = 10.0) -> bool:
         """Wait until everything queued so far is written; False on timeout (for tests, CLI)."""
         deadline = time.monotonic() + timeout
-        while self._queue.unfinished_tasks:
+        while self._queue or self._busy:
             if time.monotonic() > deadline:
                 return False
             time.sleep(0.01)
@@ -248,9 +270,9 @@ class TrafficRecorder:
         self._closed = True
         thread = self._thread
         if thread is not None:
-            try:
-                self._queue.put(_STOP, timeout=timeout)
-            except queue.Full:
-                log.warning("capture_queue_not_drained", waiting=self._queue.qsize())
-            thread.join(timeout)
+            self._wake.set()
+            if thread is not threading.current_thread():
+                thread.join(timeout)
+            if thread.is_alive() and self._queue:
+                log.warning("capture_queue_not_drained", waiting=len(self._queue))
         self.store.close()

@@ -22,12 +22,12 @@ from __future__ import annotations
 
 import base64
 import functools
+import hashlib
 import json
 import re
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import parse_qsl
 
 from proxy.shadow.capture import CapturedResponse
@@ -44,10 +44,14 @@ __all__ = [
     "AUTH_NONE",
     "AUTH_OTHER",
     "AUTH_ROLE",
+    "VOLATILE_HEADER",
+    "CaptureRows",
     "Exchange",
+    "PreparedCapture",
     "body_view",
     "build_capture",
     "decode_body",
+    "rebuild",
     "redact_body",
 ]
 
@@ -365,9 +369,12 @@ def _joined(values: list[bytes] | None) -> str | None:
     return ", ".join([v.decode("latin-1").strip() for v in values])
 
 
-@dataclass(frozen=True, slots=True)
-class Exchange:
-    """What the dispatcher hands over: the raw request and the primary's bounded answer."""
+class Exchange(NamedTuple):
+    """What the dispatcher hands over: the raw request and the primary's bounded answer.
+
+    A named tuple, not a frozen dataclass: it is made once per captured request on the event
+    loop, and a tuple costs a third of a frozen dataclass to create.
+    """
 
     at: float
     route: str
@@ -412,6 +419,15 @@ def _at(seconds: float) -> str:
 def build_capture(exchange: Exchange, role_of: Callable[[str], str | None]) -> dict[str, Any]:
     """Return the redacted, JSON-ready capture record of one exchange."""
     request_headers, content_type, authorization = _clean_headers(exchange.headers)
+    return _build(exchange, request_headers, content_type, _auth(authorization, role_of))
+
+
+def _build(
+    exchange: Exchange,
+    request_headers: list[list[str]],
+    content_type: str | None,
+    auth: dict[str, Any],
+) -> dict[str, Any]:
     body, body_redacted = redact_body(content_type, exchange.body)
     response = exchange.response
     response_headers, answer_type, _ = _clean_headers(response.headers)
@@ -423,7 +439,7 @@ def build_capture(exchange: Exchange, role_of: Callable[[str], str | None]) -> d
         "at": _at(exchange.at),
         "route": exchange.route,
         "side": exchange.side,
-        "auth": _auth(authorization, role_of),
+        "auth": auth,
         "request": {
             "method": exchange.method,
             "path": _clean_value(exchange.raw_path),
@@ -437,3 +453,183 @@ def build_capture(exchange: Exchange, role_of: Callable[[str], str | None]) -> d
             "body": body_view(answer, redacted=answer_redacted, truncated=truncated),
         },
     }
+
+
+# The fast path ------------------------------------------------------------------------------
+# Clients send the same request again and again (the same path, query, headers and token) and a
+# route often answers it with the same bytes: the redacted record of such an exchange differs
+# from the last one only in its time and in the request id the proxy stamps on it. CaptureRows
+# builds (redacts, encodes) each distinct exchange once, as a *part* the store keeps once under
+# its hash, and gives every later one a row of a few dozen bytes: its time, the part's hash and
+# the request ids.
+
+# The one header whose value changes with every request (routing.requestid stamps it). Only a
+# value of hex digits and dashes is taken out of the part: no redaction rule can change such a
+# value (every marker of _text_needs_redaction holds a letter that is no hex digit; a test
+# checks), so it needs no scan; any other value stays in the part, and is redacted with it.
+VOLATILE_HEADER = "x-request-id"
+_VOLATILE_RAW = VOLATILE_HEADER.encode("latin-1")
+_SAFE_ID = re.compile(rb"[0-9A-Fa-f-]{1,64}")
+SAFE_ID_TEXT = r"[0-9A-Fa-f-]{1,64}"
+_names: dict[bytes, tuple[str, bool]] = {}
+
+
+class PreparedCapture(NamedTuple):
+    """A capture record as the store writes it: a shared part and the row's own few fields.
+
+    ``part_text`` is the record's JSON without ``at`` and without the volatile headers (the
+    same text for every exchange of the same shape), ``part`` its hash, ``extra`` the volatile
+    headers as JSON: ``[[where, index, value], ...]`` with ``where`` 0 for the request's
+    headers and 1 for the response's, ``index`` the header's place in its list.
+    """
+
+    at: float
+    route: str
+    part: str
+    part_text: str
+    extra: str
+
+
+def _header_key(
+    headers: Sequence[tuple[bytes, bytes]], where: int, ids: list[str]
+) -> tuple[tuple[Any, ...], list[bytes] | None, list[int] | None]:
+    """Return what decides a header list's redacted form, its authorization values, volatile places.
+
+    A secret-named header counts by its name only (its value is replaced whatever it is), so
+    the key holds no credential; a safe request id is left out of the key and appended to
+    ``ids`` as JSON text.
+    """
+    key: list[Any] = []
+    authorization: list[bytes] | None = None
+    volatile: list[int] | None = None
+    names = _names
+    for index, pair in enumerate(headers):
+        raw_name = pair[0]
+        known = names.get(raw_name)
+        if known is None:
+            known = _header_name(raw_name)
+            if len(names) < 4096:
+                names[bytes(raw_name)] = known
+        if known[1]:
+            key.append(known[0])
+            if known[0] == "authorization":
+                authorization = [*(authorization or ()), pair[1]]
+        elif raw_name == _VOLATILE_RAW and _SAFE_ID.fullmatch(pair[1]):
+            ids.append(f'[{where},{index},"{pair[1].decode("ascii")}"]')
+            volatile = [*(volatile or ()), index]
+        else:
+            key.append(pair)
+    return tuple(key), authorization, volatile
+
+
+def _without(
+    headers: Sequence[tuple[bytes, bytes]], places: list[int] | None
+) -> Sequence[tuple[bytes, bytes]]:
+    if not places:
+        return headers
+    return [pair for index, pair in enumerate(headers) if index not in places]
+
+
+def _unchanged(raw: Sequence[tuple[bytes, bytes]], clean: list[list[str]]) -> bool:
+    """Tell whether no header value but the secret-named ones' was changed by redaction."""
+    for (raw_name, raw_value), (_, value) in zip(raw, clean, strict=True):
+        if not _header_name(raw_name)[1] and value != raw_value.decode("latin-1"):
+            return False
+    return True
+
+
+def rebuild(part_text: str, extra: str, at: float) -> dict[str, Any]:
+    """Return the record a part, a row's ``extra`` and its time stand for (the store's reader)."""
+    part = json.loads(part_text)
+    record: dict[str, Any] = {"at": _at(at), **part}
+    for where, index, value in json.loads(extra):
+        side = record.get("request" if where == 0 else "response")
+        if isinstance(side, dict) and isinstance(side.get("headers"), list):
+            side["headers"].insert(int(index), [VOLATILE_HEADER, str(value)])
+    return record
+
+
+class CaptureRows:
+    """Turn exchanges into store rows, building each distinct exchange's record once (bounded).
+
+    The cache maps what decides a record (route, side, method, path, query, headers with
+    secret-named values left out, bodies, status, the caller's role) to the record's part.
+    Only exchanges whose path, query and bodies needed no redaction are kept, and only while
+    their bodies are short (``longest`` bytes together), at most ``size`` of them (the oldest
+    goes first): the cache never holds a password or a token, and an exchange that differs in
+    any byte the record depends on is built (and redacted) anew. The rest are returned as plain
+    records, which the store writes whole.
+    """
+
+    __slots__ = ("_known", "longest", "role_of", "size")
+
+    def __init__(
+        self, role_of: Callable[[str], str | None], *, size: int = 512, longest: int = 16 * 1024
+    ) -> None:
+        self.role_of = role_of
+        self.size = size
+        self.longest = longest
+        self._known: dict[tuple[Any, ...], tuple[str, str]] = {}
+
+    def __len__(self) -> int:
+        return len(self._known)
+
+    def prepare(self, exchange: Exchange) -> PreparedCapture | dict[str, Any]:
+        """Return the row of one exchange (or, when it is not cacheable, its whole record)."""
+        ids: list[str] = []
+        request_key, authorization, request_volatile = _header_key(exchange.headers, 0, ids)
+        response = exchange.response
+        response_key, _, response_volatile = _header_key(response.headers, 1, ids)
+        auth = _auth(_joined(authorization), self.role_of)
+        limit = exchange.body_limit
+        answer = response.body[:limit]
+        key = (
+            exchange.route, exchange.side, exchange.method, exchange.raw_path,
+            exchange.query_string, request_key, exchange.body, response.status, response_key,
+            answer, response.truncated or len(response.body) > limit, auth["kind"], auth["role"],
+        )  # fmt: skip
+        known = self._known.get(key)
+        if known is None:
+            stable = exchange._replace(
+                headers=_without(exchange.headers, request_volatile),
+                response=CapturedResponse(
+                    response.status,
+                    list(_without(response.headers, response_volatile)),
+                    response.body,
+                    response.truncated,
+                ),
+            )
+            request_headers, content_type, _ = _clean_headers(stable.headers)
+            record = _build(stable, request_headers, content_type, auth)
+            if not self._cacheable(exchange, answer, record, stable):
+                return build_capture(exchange, lambda _token: auth["role"])
+            del record["at"]
+            text = json.dumps(record, ensure_ascii=False, separators=(",", ":"))
+            known = (hashlib.blake2b(text.encode(), digest_size=16).hexdigest(), text)
+            self._remember(key, known)
+        return PreparedCapture(
+            exchange.at, exchange.route, known[0], known[1], f"[{','.join(ids)}]"
+        )
+
+    def _cacheable(
+        self, exchange: Exchange, answer: bytes, record: dict[str, Any], stable: Exchange
+    ) -> bool:
+        request, response = record["request"], record["response"]
+        return (
+            len(exchange.body) + len(answer) <= self.longest
+            and not request["body"]["redacted"]
+            and not response["body"]["redacted"]
+            and request["path"] == exchange.raw_path.decode("latin-1")
+            and request["query"] == exchange.query_string.decode("latin-1")
+            and _unchanged(stable.headers, request["headers"])
+            and _unchanged(stable.response.headers, response["headers"])
+        )
+
+    def _remember(self, key: tuple[Any, ...], known: tuple[str, str]) -> None:
+        entries = self._known
+        while len(entries) >= self.size:
+            try:
+                entries.pop(next(iter(entries)), None)
+            except (StopIteration, RuntimeError):  # another thread changed it meanwhile
+                break
+        entries[key] = known

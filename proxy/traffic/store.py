@@ -2,12 +2,19 @@
 
 ``STRANGLER_CAPTURE_STORE_URL`` picks the store: ``sqlite:///var/strangler-capture.db``
 (default; a file shared by the workers of a host and read by the CLI) or
-``postgresql://user@host:5432/db`` (shared by every host). Both keep one table,
-``strangler_captures`` (created by the proxy, not by the Resync schema), and trim it on every
-write to the newest ``max_records`` rows no older than ``max_age`` seconds. Records arrive
-already redacted (:mod:`proxy.traffic.records`); the store adds a last pass over the keys
-(any secret-named key's value becomes ``[REDACTED]``) so a record built by hand cannot store a
-``password`` or ``access_token`` field.
+``postgresql://user@host:5432/db`` (shared by every host). Both keep two tables (created by
+the proxy, not by the Resync schema): ``strangler_captures``, one row per record, trimmed on
+every write to the newest ``max_records`` rows no older than ``max_age`` seconds, and
+``strangler_capture_parts``, what many records share. The capture writer hands in
+:class:`~proxy.traffic.records.PreparedCapture` rows: the record's redacted JSON without its
+time and request ids is a *part*, kept once under its hash, and the row holds the time, the
+hash and the ids (a few dozen bytes instead of the whole record: what a write costs is mostly
+the bytes it writes). Parts no row refers to any more are deleted every ``PARTS_SWEEP`` writes
+and by :meth:`clear`. Plain records (a dict; hand-built ones, or exchanges the writer did not
+cache) are stored whole. Records arrive already redacted (:mod:`proxy.traffic.records`); the
+store adds a last pass over the keys (any secret-named key's value becomes ``[REDACTED]``), of
+a plain record and of each part a write brings, and checks each row's ids are ids, so a record
+built by hand cannot store a ``password`` or ``access_token`` field.
 
 Stores are synchronous and thread-safe: the proxy writes from its capture thread, the CLI reads.
 Driver errors become :class:`~proxy.traffic.errors.CaptureStoreError`.
@@ -18,10 +25,11 @@ from __future__ import annotations
 import builtins
 import functools
 import json
+import re
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -29,6 +37,7 @@ from pydantic_core import to_json
 
 from proxy.shadow.redaction import REDACTED, is_secret_name
 from proxy.traffic.errors import CaptureStoreError
+from proxy.traffic.records import SAFE_ID_TEXT, PreparedCapture, rebuild
 
 __all__ = [
     "DEFAULT_CAPTURE_STORE_URL",
@@ -42,7 +51,13 @@ __all__ = [
 DEFAULT_CAPTURE_STORE_URL = "sqlite:///var/strangler-capture.db"
 DEFAULT_MAX_RECORDS = 10_000
 DEFAULT_MAX_AGE = 7 * 24 * 3600.0
-_COLUMNS = "id, record"
+PARTS_SWEEP = 64
+_ID = rf'\[[01],\d{{1,4}},"{SAFE_ID_TEXT}"\]'
+_EXTRA = re.compile(rf"\[(?:{_ID}(?:,{_ID})*)?\]")
+_SELECT = (
+    "SELECT c.id, c.at, c.record, c.part, p.text FROM strangler_captures c"
+    " LEFT JOIN strangler_capture_parts p ON p.hash = c.part"
+)
 
 
 class CaptureStore(Protocol):
@@ -52,8 +67,8 @@ class CaptureStore(Protocol):
     max_records: int
     max_age: float
 
-    def add_many(self, records: Sequence[dict[str, Any]]) -> list[int]:
-        """Store records (oldest first), trim the table, return the new ids."""
+    def add_many(self, records: Sequence[dict[str, Any] | PreparedCapture]) -> list[int]:
+        """Store records or prepared rows (oldest first), trim the table, return the new ids."""
         ...
 
     def list(
@@ -185,8 +200,45 @@ def _stored(record: dict[str, Any]) -> str:
     return json.dumps(clean, ensure_ascii=False, separators=(",", ":"), default=str)
 
 
-def _loaded(record_id: int, text: str) -> dict[str, Any]:
-    record: dict[str, Any] = json.loads(text)
+def _part_text(text: str) -> str:
+    """Return a part's text as it may be stored: a part of another shape gets the key walk."""
+    try:
+        part = json.loads(text)
+    except ValueError:
+        return json.dumps({"unreadable": REDACTED})
+    if _known_shape(part):
+        return text
+    return json.dumps(_secret_keys_redacted(part), ensure_ascii=False, separators=(",", ":"))
+
+
+def _rows(
+    records: Sequence[dict[str, Any] | PreparedCapture],
+) -> tuple[list[tuple[float, str, str, str | None]], dict[str, str]]:
+    """Return the capture rows and the parts (by hash) a write brings."""
+    rows: list[tuple[float, str, str, str | None]] = []
+    parts: dict[str, str] = {}
+    now = time.time()
+    for record in records:
+        if type(record) is PreparedCapture:
+            extra = record.extra if _EXTRA.fullmatch(record.extra) else "[]"
+            rows.append((record.at, record.route, extra, record.part))
+            if record.part not in parts:
+                parts[record.part] = _part_text(record.part_text)
+        else:
+            assert isinstance(record, dict)
+            rows.append((now, str(record.get("route", "")), _stored(record), None))
+    return rows, parts
+
+
+def _loaded(
+    record_id: int, at: float, text: str, part: str | None, part_text: str | None
+) -> dict[str, Any]:
+    if part is None:
+        record: dict[str, Any] = json.loads(text)
+    elif part_text is None:  # the part is gone (cannot happen under the write lock): say so
+        record = {"at": None, "route": None, "lost": True}
+    else:
+        record = rebuild(part_text, text, at)
     record["id"] = int(record_id)
     return record
 
@@ -204,8 +256,189 @@ def iter_all(
         after = int(chunk[-1]["id"])
 
 
-class SQLiteCaptureStore:
+class _SQLCaptureStore:
+    """What the SQLite and the PostgreSQL store share: the SQL, the bounds, the parts.
+
+    A dialect says how to connect, which driver errors it raises, its placeholder and how a
+    write takes the table's write lock and inserts rows returning their ids.
+    """
+
+    _errors: tuple[type[BaseException], ...] = ()
+    _placeholder = "?"
+    _id_column = "id INTEGER PRIMARY KEY AUTOINCREMENT"
+    _real = "REAL"
+
+    def __init__(self, url: str, *, max_records: int, max_age: float) -> None:
+        if max_records < 1 or max_age <= 0:
+            raise ValueError("max_records must be >= 1 and max_age > 0")
+        self.url = url
+        self.max_records = max_records
+        self.max_age = max_age
+        self._lock = threading.Lock()
+        self._conn: Any = None
+        self._writes = 0
+
+    # Dialect ----------------------------------------------------------------------------------
+    def _connect(self) -> Any:
+        raise NotImplementedError
+
+    def _usable(self, conn: Any) -> bool:
+        return conn is not None
+
+    def _add_part_column(self, conn: Any) -> None:
+        raise NotImplementedError
+
+    def _insert(self, conn: Any, rows: builtins.list[tuple[Any, ...]]) -> builtins.list[int]:
+        raise NotImplementedError
+
+    def _transaction(self, conn: Any, work: Callable[[], Any]) -> Any:
+        raise NotImplementedError
+
+    def _describe(self, exc: BaseException) -> str:
+        return f"capture store: {exc}"
+
+    # Shared -----------------------------------------------------------------------------------
+    def _sql(self, sql: str) -> str:
+        return sql.replace("?", self._placeholder)
+
+    def _create(self, conn: Any) -> None:
+        conn.execute(
+            f"CREATE TABLE IF NOT EXISTS strangler_captures ({self._id_column},"
+            f" at {self._real} NOT NULL, route TEXT NOT NULL, record TEXT NOT NULL, part TEXT)"
+        )
+        self._add_part_column(conn)  # a table made before parts existed
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS strangler_capture_parts ("
+            " hash TEXT PRIMARY KEY, text TEXT NOT NULL)"
+        )
+        conn.execute(
+            "CREATE INDEX IF NOT EXISTS ix_strangler_captures_route"
+            " ON strangler_captures (route, id)"
+        )
+        conn.execute(
+            "CREATE INDEX IF NOT EXISTS ix_strangler_captures_at ON strangler_captures (at)"
+        )
+
+    def _connection(self) -> Any:
+        if not self._usable(self._conn):
+            self._conn = self._connect()
+        return self._conn
+
+    def _run(self, work: Callable[[Any], Any]) -> Any:
+        with self._lock:
+            try:
+                return work(self._connection())
+            except self._errors as exc:
+                if self._conn is not None and getattr(self._conn, "broken", False):
+                    self._conn = None
+                raise CaptureStoreError(self._describe(exc)) from exc
+
+    def _fetch(self, sql: str, params: Sequence[Any] = ()) -> builtins.list[Any]:
+        rows: builtins.list[Any] = self._run(
+            lambda conn: conn.execute(self._sql(sql), params).fetchall()
+        )
+        return rows
+
+    def add_many(self, records: Sequence[dict[str, Any] | PreparedCapture]) -> builtins.list[int]:
+        rows, parts = _rows(records)
+
+        def work(conn: Any) -> builtins.list[int]:
+            def write() -> builtins.list[int]:
+                ids: builtins.list[int] = []
+                if parts:
+                    conn.executemany(self._insert_part_sql, builtins.list(parts.items()))
+                if rows:
+                    ids = self._insert(conn, rows)
+                    conn.execute(
+                        self._sql("DELETE FROM strangler_captures WHERE id <= ?"),
+                        (ids[-1] - self.max_records,),
+                    )
+                conn.execute(
+                    self._sql("DELETE FROM strangler_captures WHERE at < ?"),
+                    (time.time() - self.max_age,),
+                )
+                self._writes += 1
+                if self._writes % PARTS_SWEEP == 0:
+                    self._sweep_parts(conn)
+                return ids
+
+            result: builtins.list[int] = self._transaction(conn, write)
+            return result
+
+        result: builtins.list[int] = self._run(work)
+        return result
+
+    @property
+    def _insert_part_sql(self) -> str:
+        return self._sql(
+            "INSERT INTO strangler_capture_parts (hash, text) VALUES (?, ?)"
+            " ON CONFLICT (hash) DO NOTHING"
+        )
+
+    def _sweep_parts(self, conn: Any) -> None:
+        conn.execute(
+            "DELETE FROM strangler_capture_parts WHERE hash NOT IN"
+            " (SELECT part FROM strangler_captures WHERE part IS NOT NULL)"
+        )
+
+    def list(
+        self,
+        *,
+        route: str | None = None,
+        after: int = 0,
+        limit: int = 100,
+        newest_first: bool = False,
+    ) -> builtins.list[dict[str, Any]]:
+        sql = f"{_SELECT} WHERE c.id > ? AND c.at >= ?"
+        params: builtins.list[Any] = [after, time.time() - self.max_age]
+        if route is not None:
+            sql += " AND c.route = ?"
+            params.append(route)
+        sql += f" ORDER BY c.id {'DESC' if newest_first else 'ASC'} LIMIT ?"
+        params.append(max(0, limit))
+        return [_loaded(*row) for row in self._fetch(sql, params)]
+
+    def get(self, record_id: int) -> dict[str, Any] | None:
+        rows = self._fetch(f"{_SELECT} WHERE c.id = ?", (record_id,))
+        return _loaded(*rows[0]) if rows else None
+
+    def count(self, route: str | None = None) -> int:
+        if route is None:
+            rows = self._fetch("SELECT count(*) FROM strangler_captures")
+        else:
+            rows = self._fetch("SELECT count(*) FROM strangler_captures WHERE route = ?", (route,))
+        return int(rows[0][0])
+
+    def routes(self) -> dict[str, int]:
+        rows = self._fetch(
+            "SELECT route, count(*) FROM strangler_captures GROUP BY route ORDER BY route"
+        )
+        return {str(route): int(n) for route, n in rows}
+
+    def clear(self) -> int:
+        def work(conn: Any) -> int:
+            def forget() -> int:
+                count = int(conn.execute("DELETE FROM strangler_captures").rowcount)
+                conn.execute("DELETE FROM strangler_capture_parts")
+                return count
+
+            result: int = self._transaction(conn, forget)
+            return result
+
+        result: int = self._run(work)
+        return result
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+
+class SQLiteCaptureStore(_SQLCaptureStore):
     """Capture records in one SQLite file (WAL), shared by the processes that open it."""
+
+    _errors = (sqlite3.Error,)
 
     def __init__(
         self,
@@ -214,145 +447,62 @@ class SQLiteCaptureStore:
         max_records: int = DEFAULT_MAX_RECORDS,
         max_age: float = DEFAULT_MAX_AGE,
     ) -> None:
-        if max_records < 1 or max_age <= 0:
-            raise ValueError("max_records must be >= 1 and max_age > 0")
         self.path = Path(path)
-        self.url = f"sqlite:///{self.path}"
-        self.max_records = max_records
-        self.max_age = max_age
-        self._lock = threading.Lock()
-        self._conn: sqlite3.Connection | None = None
+        super().__init__(f"sqlite:///{self.path}", max_records=max_records, max_age=max_age)
 
-    def _connection(self) -> sqlite3.Connection:
-        if self._conn is None:
-            try:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-                conn = sqlite3.connect(
-                    self.path, timeout=5.0, isolation_level=None, check_same_thread=False
-                )
-                conn.execute("PRAGMA journal_mode=WAL")
-                conn.execute("PRAGMA busy_timeout=5000")
-                # WAL with NORMAL: a commit is not an fsync (a power cut may lose the last
-                # batches of captures, never corrupt the file), which keeps capture cheap.
-                conn.execute("PRAGMA synchronous=NORMAL")
-                conn.execute(
-                    "CREATE TABLE IF NOT EXISTS strangler_captures ("
-                    " id INTEGER PRIMARY KEY AUTOINCREMENT, at REAL NOT NULL,"
-                    " route TEXT NOT NULL, record TEXT NOT NULL)"
-                )
-                conn.execute(
-                    "CREATE INDEX IF NOT EXISTS ix_strangler_captures_route"
-                    " ON strangler_captures (route, id)"
-                )
-                conn.execute(
-                    "CREATE INDEX IF NOT EXISTS ix_strangler_captures_at ON strangler_captures (at)"
-                )
-            except (OSError, sqlite3.Error) as exc:
-                raise CaptureStoreError(
-                    f"cannot open the capture store {self.path}: {exc}"
-                ) from exc
-            self._conn = conn
-        return self._conn
+    def _connect(self) -> sqlite3.Connection:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(
+                self.path, timeout=5.0, isolation_level=None, check_same_thread=False
+            )
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA busy_timeout=5000")
+            # WAL with NORMAL: a commit is not an fsync (a power cut may lose the last
+            # batches of captures, never corrupt the file), which keeps capture cheap.
+            conn.execute("PRAGMA synchronous=NORMAL")
+            self._create(conn)
+        except (OSError, sqlite3.Error) as exc:
+            raise CaptureStoreError(f"cannot open the capture store {self.path}: {exc}") from exc
+        return conn
 
-    def _run(self, work: Any) -> Any:
-        with self._lock:
-            try:
-                return work(self._connection())
-            except sqlite3.Error as exc:
-                raise CaptureStoreError(f"capture store {self.path}: {exc}") from exc
+    def _describe(self, exc: BaseException) -> str:
+        return f"capture store {self.path}: {exc}"
 
-    def add_many(self, records: Sequence[dict[str, Any]]) -> list[int]:
-        rows = [(time.time(), str(r.get("route", "")), _stored(r)) for r in records]
+    def _add_part_column(self, conn: Any) -> None:
+        columns = {row[1] for row in conn.execute("PRAGMA table_info(strangler_captures)")}
+        if "part" not in columns:
+            conn.execute("ALTER TABLE strangler_captures ADD COLUMN part TEXT")
 
-        def work(conn: sqlite3.Connection) -> list[int]:
-            ids: list[int] = []
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                if rows:
-                    conn.executemany(
-                        "INSERT INTO strangler_captures (at, route, record) VALUES (?, ?, ?)", rows
-                    )
-                    # One writer holds the lock and ids only grow (AUTOINCREMENT): the batch's
-                    # ids are the ones up to the last.
-                    last = int(conn.execute("SELECT last_insert_rowid()").fetchone()[0])
-                    ids = list(range(last - len(rows) + 1, last + 1))
-                if ids:
-                    conn.execute(
-                        "DELETE FROM strangler_captures WHERE id <= ?",
-                        (ids[-1] - self.max_records,),
-                    )
-                conn.execute(
-                    "DELETE FROM strangler_captures WHERE at < ?", (time.time() - self.max_age,)
-                )
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            return ids
-
-        result: list[int] = self._run(work)
+    def _transaction(self, conn: Any, work: Callable[[], Any]) -> Any:
+        conn.execute("BEGIN IMMEDIATE")  # the file's write lock, across processes
+        try:
+            result = work()
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
         return result
 
-    def list(
-        self,
-        *,
-        route: str | None = None,
-        after: int = 0,
-        limit: int = 100,
-        newest_first: bool = False,
-    ) -> builtins.list[dict[str, Any]]:
-        sql = f"SELECT {_COLUMNS} FROM strangler_captures WHERE id > ? AND at >= ?"  # noqa: S608
-        params: builtins.list[Any] = [after, time.time() - self.max_age]
-        if route is not None:
-            sql += " AND route = ?"
-            params.append(route)
-        sql += f" ORDER BY id {'DESC' if newest_first else 'ASC'} LIMIT ?"
-        params.append(max(0, limit))
-        rows = self._run(lambda conn: conn.execute(sql, params).fetchall())
-        return [_loaded(i, text) for i, text in rows]
-
-    def get(self, record_id: int) -> dict[str, Any] | None:
-        rows = self._run(
-            lambda conn: conn.execute(
-                f"SELECT {_COLUMNS} FROM strangler_captures WHERE id = ?",  # noqa: S608
-                (record_id,),
-            ).fetchall()
+    def _insert(self, conn: Any, rows: builtins.list[tuple[Any, ...]]) -> builtins.list[int]:
+        conn.executemany(
+            "INSERT INTO strangler_captures (at, route, record, part) VALUES (?, ?, ?, ?)", rows
         )
-        return _loaded(*rows[0]) if rows else None
-
-    def count(self, route: str | None = None) -> int:
-        if route is None:
-            rows = self._run(
-                lambda c: c.execute("SELECT count(*) FROM strangler_captures").fetchall()
-            )
-        else:
-            rows = self._run(
-                lambda c: c.execute(
-                    "SELECT count(*) FROM strangler_captures WHERE route = ?", (route,)
-                ).fetchall()
-            )
-        return int(rows[0][0])
-
-    def routes(self) -> dict[str, int]:
-        rows = self._run(
-            lambda c: c.execute(
-                "SELECT route, count(*) FROM strangler_captures GROUP BY route ORDER BY route"
-            ).fetchall()
-        )
-        return {str(route): int(n) for route, n in rows}
-
-    def clear(self) -> int:
-        return int(self._run(lambda c: c.execute("DELETE FROM strangler_captures").rowcount))
-
-    def close(self) -> None:
-        with self._lock:
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None
+        # One writer holds the lock and ids only grow (AUTOINCREMENT): the batch's ids are the
+        # ones up to the last.
+        last = int(conn.execute("SELECT last_insert_rowid()").fetchone()[0])
+        return builtins.list(range(last - len(rows) + 1, last + 1))
 
 
-class PostgresCaptureStore:
-    """Capture records in a PostgreSQL table, shared by every host (psycopg, one connection)."""
+class PostgresCaptureStore(_SQLCaptureStore):
+    """Capture records in PostgreSQL tables, shared by every host (psycopg, one connection)."""
+
+    _placeholder = "%s"
+    _id_column = "id BIGSERIAL PRIMARY KEY"
+    _real = "DOUBLE PRECISION"
+    # Writers of every host take this transaction lock first, so a sweep of unused parts never
+    # runs between another writer's "the part is there" and its rows' commit.
+    _WRITE_LOCK = 0x5354_4341_5054  # "STCAPT"
 
     def __init__(
         self,
@@ -361,134 +511,50 @@ class PostgresCaptureStore:
         max_records: int = DEFAULT_MAX_RECORDS,
         max_age: float = DEFAULT_MAX_AGE,
     ) -> None:
-        if max_records < 1 or max_age <= 0:
-            raise ValueError("max_records must be >= 1 and max_age > 0")
-        self.url = url
-        self.max_records = max_records
-        self.max_age = max_age
-        self._lock = threading.Lock()
-        self._conn: Any = None
-
-    def _connection(self) -> Any:
         import psycopg
 
-        if self._conn is None or self._conn.closed:
-            try:
-                conn = psycopg.connect(self._dsn(), autocommit=True, connect_timeout=5)
-                conn.execute(
-                    "CREATE TABLE IF NOT EXISTS strangler_captures ("
-                    " id BIGSERIAL PRIMARY KEY, at DOUBLE PRECISION NOT NULL,"
-                    " route TEXT NOT NULL, record TEXT NOT NULL)"
-                )
-                conn.execute(
-                    "CREATE INDEX IF NOT EXISTS ix_strangler_captures_route"
-                    " ON strangler_captures (route, id)"
-                )
-                conn.execute(
-                    "CREATE INDEX IF NOT EXISTS ix_strangler_captures_at ON strangler_captures (at)"
-                )
-            except psycopg.Error as exc:
-                raise CaptureStoreError(f"cannot open the capture store: {exc}") from exc
-            self._conn = conn
-        return self._conn
+        super().__init__(url, max_records=max_records, max_age=max_age)
+        self._errors = (psycopg.Error,)
+
+    def _usable(self, conn: Any) -> bool:
+        return conn is not None and not conn.closed
+
+    def _connect(self) -> Any:
+        import psycopg
+
+        try:
+            conn = psycopg.connect(self._dsn(), autocommit=True, connect_timeout=5)
+            self._create(conn)
+        except psycopg.Error as exc:
+            raise CaptureStoreError(f"cannot open the capture store: {exc}") from exc
+        return conn
 
     def _dsn(self) -> str:
         scheme, _, rest = self.url.partition("://")
         return "postgresql://" + rest if scheme.startswith("postgres") else self.url
 
-    def _run(self, work: Any) -> Any:
-        import psycopg
+    def _add_part_column(self, conn: Any) -> None:
+        conn.execute("ALTER TABLE strangler_captures ADD COLUMN IF NOT EXISTS part TEXT")
 
-        with self._lock:
-            try:
-                return work(self._connection())
-            except psycopg.Error as exc:
-                if self._conn is not None and self._conn.broken:
-                    self._conn = None
-                raise CaptureStoreError(f"capture store: {exc}") from exc
+    def _transaction(self, conn: Any, work: Callable[[], Any]) -> Any:
+        with conn.transaction():
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (self._WRITE_LOCK,))
+            return work()
 
-    def add_many(self, records: Sequence[dict[str, Any]]) -> list[int]:
-        rows = [(time.time(), str(r.get("route", "")), _stored(r)) for r in records]
-
-        def work(conn: Any) -> list[int]:
-            ids: list[int] = []
-            with conn.transaction():
-                for row in rows:
-                    found = conn.execute(
-                        "INSERT INTO strangler_captures (at, route, record) VALUES (%s, %s, %s)"
-                        " RETURNING id",
-                        row,
-                    ).fetchone()
-                    ids.append(int(found[0]))
-                if ids:
-                    conn.execute(
-                        "DELETE FROM strangler_captures WHERE id <= %s",
-                        (ids[-1] - self.max_records,),
-                    )
-                conn.execute(
-                    "DELETE FROM strangler_captures WHERE at < %s", (time.time() - self.max_age,)
-                )
-            return ids
-
-        result: list[int] = self._run(work)
-        return result
-
-    def list(
-        self,
-        *,
-        route: str | None = None,
-        after: int = 0,
-        limit: int = 100,
-        newest_first: bool = False,
-    ) -> builtins.list[dict[str, Any]]:
-        sql = f"SELECT {_COLUMNS} FROM strangler_captures WHERE id > %s AND at >= %s"  # noqa: S608
-        params: builtins.list[Any] = [after, time.time() - self.max_age]
-        if route is not None:
-            sql += " AND route = %s"
-            params.append(route)
-        sql += f" ORDER BY id {'DESC' if newest_first else 'ASC'} LIMIT %s"
-        params.append(max(0, limit))
-        rows = self._run(lambda conn: conn.execute(sql.encode(), params).fetchall())
-        return [_loaded(i, text) for i, text in rows]
-
-    def get(self, record_id: int) -> dict[str, Any] | None:
-        rows = self._run(
-            lambda c: c.execute(
-                f"SELECT {_COLUMNS} FROM strangler_captures WHERE id = %s".encode(),  # noqa: S608
-                (record_id,),
-            ).fetchall()
-        )
-        return _loaded(*rows[0]) if rows else None
-
-    def count(self, route: str | None = None) -> int:
-        if route is None:
-            rows = self._run(
-                lambda c: c.execute("SELECT count(*) FROM strangler_captures").fetchall()
+    def _insert(self, conn: Any, rows: builtins.list[tuple[Any, ...]]) -> builtins.list[int]:
+        ids: builtins.list[int] = []
+        with conn.cursor() as cursor:
+            cursor.executemany(
+                "INSERT INTO strangler_captures (at, route, record, part)"
+                " VALUES (%s, %s, %s, %s) RETURNING id",
+                rows,
+                returning=True,
             )
-        else:
-            rows = self._run(
-                lambda c: c.execute(
-                    "SELECT count(*) FROM strangler_captures WHERE route = %s", (route,)
-                ).fetchall()
-            )
-        return int(rows[0][0])
-
-    def routes(self) -> dict[str, int]:
-        rows = self._run(
-            lambda c: c.execute(
-                "SELECT route, count(*) FROM strangler_captures GROUP BY route ORDER BY route"
-            ).fetchall()
-        )
-        return {str(route): int(n) for route, n in rows}
-
-    def clear(self) -> int:
-        return int(self._run(lambda c: c.execute("DELETE FROM strangler_captures").rowcount))
-
-    def close(self) -> None:
-        with self._lock:
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None
+            while True:
+                ids.append(int(cursor.fetchone()[0]))
+                if not cursor.nextset():
+                    break
+        return ids
 
 
 def open_capture_store(
