@@ -10,7 +10,7 @@ anywhere in free text is replaced too.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
@@ -87,17 +87,20 @@ def redact_text(text: str) -> str:
     return _FORM_SECRET.sub(lambda m: m.group(1) + REDACTED, text)
 
 
-def redact_json(value: Any) -> Any:
-    """Return a copy of a JSON value with secret fields replaced and free text scrubbed."""
+def redact_json(value: Any, text: Callable[[str], str] | None = redact_text) -> Any:
+    """Return a copy of a JSON value with secret fields replaced and free text scrubbed.
+
+    ``text`` scrubs each string (``None``: strings are left as they are, only keys count).
+    """
     if isinstance(value, dict):
         return {
-            k: REDACTED if is_secret_name(str(k)) and v is not None else redact_json(v)
+            k: REDACTED if is_secret_name(str(k)) and v is not None else redact_json(v, text)
             for k, v in value.items()
         }
     if isinstance(value, list):
-        return [redact_json(v) for v in value]
-    if isinstance(value, str):
-        return redact_text(value)
+        return [redact_json(v, text) for v in value]
+    if text is not None and isinstance(value, str):
+        return text(value)
     return value
 
 

@@ -35,6 +35,7 @@ from proxy.shadow.redaction import (
     REDACTED,
     SECRET_HEADERS,
     is_secret_name,
+    redact_json,
     redact_query,
     redact_text,
 )
@@ -153,16 +154,7 @@ def _redact_loose_text(text: str) -> str:
 
 def _redact_json_deep(value: Any) -> Any:
     """Redact a JSON value: secret-named keys, and strings as loose text (JSON inside a string)."""
-    if isinstance(value, dict):
-        return {
-            k: REDACTED if is_secret_name(str(k)) and v is not None else _redact_json_deep(v)
-            for k, v in value.items()
-        }
-    if isinstance(value, list):
-        return [_redact_json_deep(v) for v in value]
-    if isinstance(value, str) and _text_needs_redaction(value):
-        return _redact_loose_text(value)
-    return value
+    return redact_json(value, _clean_text)
 
 
 def _redact_multipart(text: str) -> str:

@@ -23,7 +23,6 @@ Driver errors become :class:`~proxy.traffic.errors.CaptureStoreError`.
 from __future__ import annotations
 
 import builtins
-import functools
 import json
 import re
 import sqlite3
@@ -31,11 +30,11 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from pydantic_core import to_json
 
-from proxy.shadow.redaction import REDACTED, is_secret_name
+from proxy.shadow.redaction import REDACTED, redact_json
 from proxy.traffic.errors import CaptureStoreError
 from proxy.traffic.records import SAFE_ID_TEXT, PreparedCapture, rebuild
 
@@ -60,64 +59,9 @@ _SELECT = (
 )
 
 
-class CaptureStore(Protocol):
-    """What the capture thread and the CLI need from a store."""
-
-    url: str
-    max_records: int
-    max_age: float
-
-    def add_many(self, records: Sequence[dict[str, Any] | PreparedCapture]) -> list[int]:
-        """Store records or prepared rows (oldest first), trim the table, return the new ids."""
-        ...
-
-    def list(
-        self,
-        *,
-        route: str | None = None,
-        after: int = 0,
-        limit: int = 100,
-        newest_first: bool = False,
-    ) -> builtins.list[dict[str, Any]]:
-        """Return records with their ``id``, oldest first unless ``newest_first``."""
-        ...
-
-    def get(self, record_id: int) -> dict[str, Any] | None:
-        """Return one record, or None."""
-        ...
-
-    def count(self, route: str | None = None) -> int:
-        """Return how many records are kept (for one route, or all)."""
-        ...
-
-    def routes(self) -> dict[str, int]:
-        """Return the number of records kept per route."""
-        ...
-
-    def clear(self) -> int:
-        """Forget every record; return how many there were."""
-        ...
-
-    def close(self) -> None:
-        """Release connections."""
-        ...
-
-
-@functools.lru_cache(maxsize=4096)
-def _secret_key(name: str) -> bool:
-    return is_secret_name(name)
-
-
 def _secret_keys_redacted(value: Any) -> Any:
     """Replace the value of every secret-named key at any depth (strings are left as built)."""
-    if isinstance(value, dict):
-        return {
-            k: REDACTED if _secret_key(str(k)) and v is not None else _secret_keys_redacted(v)
-            for k, v in value.items()
-        }
-    if isinstance(value, list):
-        return [_secret_keys_redacted(v) for v in value]
-    return value
+    return redact_json(value, None)
 
 
 # The shape build_capture gives a record: fixed key names (none of them secret: a test checks),
@@ -256,12 +200,17 @@ def iter_all(
         after = int(chunk[-1]["id"])
 
 
-class _SQLCaptureStore:
-    """What the SQLite and the PostgreSQL store share: the SQL, the bounds, the parts.
+class CaptureStore:
+    """What the capture thread and the CLI need from a store, in the SQL both dialects share.
 
-    A dialect says how to connect, which driver errors it raises, its placeholder and how a
-    write takes the table's write lock and inserts rows returning their ids.
+    A dialect (:class:`SQLiteCaptureStore`, :class:`PostgresCaptureStore`) says how to connect,
+    which driver errors it raises, its placeholder, and how a write takes the tables' write lock
+    and inserts rows returning their ids. Every method is thread-safe (one lock, one connection).
     """
+
+    url: str
+    max_records: int
+    max_age: float
 
     _errors: tuple[type[BaseException], ...] = ()
     _placeholder = "?"
@@ -340,6 +289,7 @@ class _SQLCaptureStore:
         return rows
 
     def add_many(self, records: Sequence[dict[str, Any] | PreparedCapture]) -> builtins.list[int]:
+        """Store records or prepared rows (oldest first), trim the table, return the new ids."""
         rows, parts = _rows(records)
 
         def work(conn: Any) -> builtins.list[int]:
@@ -389,6 +339,7 @@ class _SQLCaptureStore:
         limit: int = 100,
         newest_first: bool = False,
     ) -> builtins.list[dict[str, Any]]:
+        """Return records with their ``id``, oldest first unless ``newest_first``."""
         sql = f"{_SELECT} WHERE c.id > ? AND c.at >= ?"
         params: builtins.list[Any] = [after, time.time() - self.max_age]
         if route is not None:
@@ -399,10 +350,12 @@ class _SQLCaptureStore:
         return [_loaded(*row) for row in self._fetch(sql, params)]
 
     def get(self, record_id: int) -> dict[str, Any] | None:
+        """Return one record, or None."""
         rows = self._fetch(f"{_SELECT} WHERE c.id = ?", (record_id,))
         return _loaded(*rows[0]) if rows else None
 
     def count(self, route: str | None = None) -> int:
+        """Return how many records are kept (for one route, or all)."""
         if route is None:
             rows = self._fetch("SELECT count(*) FROM strangler_captures")
         else:
@@ -410,12 +363,15 @@ class _SQLCaptureStore:
         return int(rows[0][0])
 
     def routes(self) -> dict[str, int]:
+        """Return the number of records kept per route."""
         rows = self._fetch(
             "SELECT route, count(*) FROM strangler_captures GROUP BY route ORDER BY route"
         )
         return {str(route): int(n) for route, n in rows}
 
     def clear(self) -> int:
+        """Forget every record (and every part); return how many records there were."""
+
         def work(conn: Any) -> int:
             def forget() -> int:
                 count = int(conn.execute("DELETE FROM strangler_captures").rowcount)
@@ -429,13 +385,14 @@ class _SQLCaptureStore:
         return result
 
     def close(self) -> None:
+        """Release the connection (the next call opens a new one)."""
         with self._lock:
             if self._conn is not None:
                 self._conn.close()
                 self._conn = None
 
 
-class SQLiteCaptureStore(_SQLCaptureStore):
+class SQLiteCaptureStore(CaptureStore):
     """Capture records in one SQLite file (WAL), shared by the processes that open it."""
 
     _errors = (sqlite3.Error,)
@@ -494,7 +451,7 @@ class SQLiteCaptureStore(_SQLCaptureStore):
         return builtins.list(range(last - len(rows) + 1, last + 1))
 
 
-class PostgresCaptureStore(_SQLCaptureStore):
+class PostgresCaptureStore(CaptureStore):
     """Capture records in PostgreSQL tables, shared by every host (psycopg, one connection)."""
 
     _placeholder = "%s"
