@@ -246,6 +246,9 @@ class CaptureStore:
     def _describe(self, exc: BaseException) -> str:
         return f"capture store: {exc}"
 
+    def _executemany(self, conn: Any, sql: str, rows: builtins.list[tuple[Any, ...]]) -> None:
+        conn.executemany(sql, rows)
+
     # Shared -----------------------------------------------------------------------------------
     def _sql(self, sql: str) -> str:
         return sql.replace("?", self._placeholder)
@@ -296,7 +299,7 @@ class CaptureStore:
             def write() -> builtins.list[int]:
                 ids: builtins.list[int] = []
                 if parts:
-                    conn.executemany(self._insert_part_sql, builtins.list(parts.items()))
+                    self._executemany(conn, self._insert_part_sql, builtins.list(parts.items()))
                 if rows:
                     ids = self._insert(conn, rows)
                     conn.execute(
@@ -475,6 +478,10 @@ class PostgresCaptureStore(CaptureStore):
 
     def _usable(self, conn: Any) -> bool:
         return conn is not None and not conn.closed
+
+    def _executemany(self, conn: Any, sql: str, rows: builtins.list[tuple[Any, ...]]) -> None:
+        with conn.cursor() as cursor:
+            cursor.executemany(sql, rows)
 
     def _connect(self) -> Any:
         import psycopg
