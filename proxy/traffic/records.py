@@ -463,7 +463,6 @@ VOLATILE_HEADER = "x-request-id"
 _VOLATILE_RAW = VOLATILE_HEADER.encode("latin-1")
 _SAFE_ID = re.compile(rb"[0-9A-Fa-f-]{1,64}")
 SAFE_ID_TEXT = r"[0-9A-Fa-f-]{1,64}"
-_names: dict[bytes, tuple[str, bool]] = {}
 
 
 class PreparedCapture(NamedTuple):
@@ -482,6 +481,25 @@ class PreparedCapture(NamedTuple):
     extra: str
 
 
+_PLAIN, _SECRET, _AUTHORIZATION, _VOLATILE = 0, 1, 2, 3
+_kinds: dict[bytes, int] = {}
+
+
+def _kind(raw_name: bytes) -> int:
+    name, secret = _header_name(raw_name)
+    if name == "authorization":
+        kind = _AUTHORIZATION
+    elif secret:
+        kind = _SECRET
+    elif raw_name == _VOLATILE_RAW:
+        kind = _VOLATILE
+    else:
+        kind = _PLAIN
+    if len(_kinds) < 4096:
+        _kinds[bytes(raw_name)] = kind
+    return kind
+
+
 def _header_key(
     headers: Sequence[tuple[bytes, bytes]], where: int, ids: list[str]
 ) -> tuple[tuple[Any, ...], list[bytes] | None, list[int] | None]:
@@ -494,23 +512,24 @@ def _header_key(
     key: list[Any] = []
     authorization: list[bytes] | None = None
     volatile: list[int] | None = None
-    names = _names
-    for index, pair in enumerate(headers):
-        raw_name = pair[0]
-        known = names.get(raw_name)
-        if known is None:
-            known = _header_name(raw_name)
-            if len(names) < 4096:
-                names[bytes(raw_name)] = known
-        if known[1]:
-            key.append(known[0])
-            if known[0] == "authorization":
-                authorization = [*(authorization or ()), pair[1]]
-        elif raw_name == _VOLATILE_RAW and _SAFE_ID.fullmatch(pair[1]):
+    kinds = _kinds
+    index = -1
+    for pair in headers:
+        index += 1
+        kind = kinds.get(pair[0])
+        if kind is None:
+            kind = _kind(pair[0])
+        if kind == _PLAIN:
+            key.append(pair)
+        elif kind == _VOLATILE and _SAFE_ID.fullmatch(pair[1]):
             ids.append(f'[{where},{index},"{pair[1].decode("ascii")}"]')
             volatile = [*(volatile or ()), index]
-        else:
+        elif kind == _VOLATILE:
             key.append(pair)
+        else:
+            key.append(pair[0].lower())
+            if kind == _AUTHORIZATION:
+                authorization = [*(authorization or ()), pair[1]]
     return tuple(key), authorization, volatile
 
 
