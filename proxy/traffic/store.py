@@ -155,6 +155,20 @@ def _part_text(text: str) -> str:
     return json.dumps(_secret_keys_redacted(part), ensure_ascii=False, separators=(",", ":"))
 
 
+_checked: dict[str, str] = {}  # part hash -> a text _part_text passed (the writer resends it)
+
+
+def _checked_part(part: str, text: str) -> str:
+    if _checked.get(part) == text:
+        return text
+    clean = _part_text(text)
+    if clean is text:
+        if len(_checked) >= 1024:
+            _checked.clear()
+        _checked[part] = text
+    return clean
+
+
 def _rows(
     records: Sequence[dict[str, Any] | PreparedCapture],
 ) -> tuple[list[tuple[float, str, str, str | None]], dict[str, str]]:
@@ -167,7 +181,7 @@ def _rows(
             extra = record.extra if _EXTRA.fullmatch(record.extra) else "[]"
             rows.append((record.at, record.route, extra, record.part))
             if record.part not in parts:
-                parts[record.part] = _part_text(record.part_text)
+                parts[record.part] = _checked_part(record.part, record.part_text)
         else:
             assert isinstance(record, dict)
             rows.append((now, str(record.get("route", "")), _stored(record), None))
