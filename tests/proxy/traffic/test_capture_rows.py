@@ -255,6 +255,7 @@ def test_prepared_rows_are_bounded_by_count_and_age_and_unused_parts_go(
 
     store.max_age = 0.5
     time.sleep(0.6)
+    assert store.count() == 0 and store.routes() == {}  # expired: not read, even before a sweep
     store.add_many([rows.prepare(exchange(path=b"/new", at=time.time()))])
     assert [r["request"]["path"] for r in store.list()] == ["/new"]
     assert store.count() == 1
