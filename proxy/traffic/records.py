@@ -565,22 +565,35 @@ class CaptureRows:
 
     The cache maps what decides a record (route, side, method, path, query, headers with
     secret-named values left out, bodies, status, the caller's role) to the record's part.
-    Only exchanges whose path, query and bodies needed no redaction are kept, and only while
-    their bodies are short (``longest`` bytes together), at most ``size`` of them (the oldest
-    goes first): the cache never holds a password or a token, and an exchange that differs in
-    any byte the record depends on is built (and redacted) anew. The rest are returned as plain
-    records, which the store writes whole.
+    Only exchanges whose path, query, header values and bodies needed no redaction are kept,
+    and only while their bodies are short (``longest`` bytes together), at most ``size`` of
+    them and ``budget`` bytes of bodies and parts together (the oldest goes first): the cache
+    never holds a password or a token, and an exchange that differs in any byte the record
+    depends on is built (and redacted) anew. The rest are returned as plain records, which the
+    store writes whole.
     """
 
-    __slots__ = ("_known", "longest", "role_of", "size")
+    __slots__ = ("_bytes", "_known", "budget", "longest", "role_of", "size")
 
     def __init__(
-        self, role_of: Callable[[str], str | None], *, size: int = 512, longest: int = 16 * 1024
+        self,
+        role_of: Callable[[str], str | None],
+        *,
+        size: int = 512,
+        longest: int = 16 * 1024,
+        budget: int = 4 * 1024 * 1024,
     ) -> None:
         self.role_of = role_of
         self.size = size
         self.longest = longest
-        self._known: dict[tuple[Any, ...], tuple[str, str]] = {}
+        self.budget = budget
+        self._known: dict[tuple[Any, ...], tuple[str, str, int]] = {}
+        self._bytes = 0
+
+    @property
+    def held(self) -> int:
+        """Bytes of bodies and part texts the cache holds (what its bound counts)."""
+        return self._bytes
 
     def __len__(self) -> int:
         return len(self._known)
@@ -616,7 +629,8 @@ class CaptureRows:
                 return build_capture(exchange, lambda _token: auth["role"])
             del record["at"]
             text = json.dumps(record, ensure_ascii=False, separators=(",", ":"))
-            known = (hashlib.blake2b(text.encode(), digest_size=16).hexdigest(), text)
+            size = len(exchange.body) + len(answer) + len(text)
+            known = (hashlib.blake2b(text.encode(), digest_size=16).hexdigest(), text, size)
             self._remember(key, known)
         return PreparedCapture(
             exchange.at, exchange.route, known[0], known[1], f"[{','.join(ids)}]"
@@ -636,11 +650,11 @@ class CaptureRows:
             and _unchanged(stable.response.headers, response["headers"])
         )
 
-    def _remember(self, key: tuple[Any, ...], known: tuple[str, str]) -> None:
-        entries = self._known
-        while len(entries) >= self.size:
-            try:
-                entries.pop(next(iter(entries)), None)
-            except (StopIteration, RuntimeError):  # another thread changed it meanwhile
-                break
-        entries[key] = known
+    def _remember(self, key: tuple[Any, ...], known: tuple[str, str, int]) -> None:
+        entries = self._known  # one writer thread uses it
+        while entries and (len(entries) >= self.size or self._bytes + known[2] > self.budget):
+            oldest = entries.pop(next(iter(entries)))
+            self._bytes -= oldest[2]
+        if known[2] <= self.budget:
+            entries[key] = known
+            self._bytes += known[2]

@@ -380,7 +380,8 @@ class CaptureStore:
 
     def count(self, route: str | None = None) -> int:
         """Return how many records are kept (for one route, or all)."""
-        sql, params = "SELECT count(*) FROM strangler_captures WHERE at >= ?", [self._oldest()]
+        sql = "SELECT count(*) FROM strangler_captures WHERE at >= ?"
+        params: builtins.list[Any] = [self._oldest()]
         if route is not None:
             sql += " AND route = ?"
             params.append(route)

@@ -231,6 +231,11 @@ def test_the_cache_stays_bounded_and_keeps_no_long_body() -> None:
     for n in range(500):
         rows.prepare(exchange(path=b"/api/v1/agents/%d" % n))
         assert len(rows) <= 50
+    small = CaptureRows(role_of, size=1000, budget=5000)
+    for n in range(100):
+        small.prepare(exchange(path=b"/api/v1/agents/%d" % n))
+        assert small.held <= 5000
+    assert 0 < len(small) < 100
     long_answer = b'{"x": "%s"}' % (b"y" * 2000)
     prepared = rows.prepare(exchange(answer=long_answer))
     assert isinstance(prepared, dict)
