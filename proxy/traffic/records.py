@@ -16,6 +16,12 @@ The caller's credential is never kept; its *role* is (read from the token by a `
 callable the composition supplies, which verifies it), so a replay can authenticate with a
 token of the same role. Most bodies hold none of the words redaction looks for: a quick
 case-insensitive scan for them decides whether a body needs the full (parsing) pass at all.
+
+:func:`build_capture` is the reference: the record of one exchange. The capture writer goes
+through :class:`CaptureRows`, which builds each distinct exchange's record once (by
+:func:`build_capture`'s own steps) and hands the store a :class:`PreparedCapture`: the record
+without its time and request ids, shared, plus the row's own fields; :func:`rebuild` turns them
+back into exactly the record :func:`build_capture` makes (a randomized test holds it to that).
 """
 
 from __future__ import annotations
