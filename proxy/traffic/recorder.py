@@ -102,6 +102,9 @@ class TrafficRecorder:
         if queue_size < 1 or batch_size < 1:
             raise ValueError("queue_size and batch_size must be >= 1")
         self.policy = policy
+        # The policy is immutable: what sample() needs of it, looked up once per route.
+        self._routes = {k: (v if v.enabled else None) for k, v in policy.routes.items()}
+        self._default = policy.defaults if policy.defaults.enabled else None
         self.store = store
         self.batch_size = batch_size
         self.linger = linger
@@ -136,7 +139,9 @@ class TrafficRecorder:
     # Hot path ---------------------------------------------------------------------------------
     def sample(self, route: str | None) -> RouteCapture | None:
         """Return the route's capture settings when this request is to be captured, else None."""
-        settings = self.policy.for_route(route)
+        if route is None:
+            return None
+        settings = self._routes.get(route, self._default)
         if settings is None or self._closed:
             return None
         if settings.sample_rate < 1.0 and self._rng() >= settings.sample_rate:

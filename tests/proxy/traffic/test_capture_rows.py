@@ -331,3 +331,19 @@ def test_an_idle_writer_wakes_for_the_next_exchange_and_for_close(
     began = time.monotonic()
     recorder.close()
     assert thread is not None and not thread.is_alive() and time.monotonic() - began < 5
+
+
+@pytest.mark.parametrize("default_rate", [0.0, 1.0])
+def test_sampling_follows_the_policy_route_by_route(tmp_path: Path, default_rate: float) -> None:
+    policy = CapturePolicy.from_mapping(
+        {
+            "defaults": {"sample_rate": default_rate},
+            "routes": {"GET /on": {"sample_rate": 1.0}, "GET /off": {"sample_rate": 0.0}},
+        }
+    )
+    recorder = TrafficRecorder(policy, SQLiteCaptureStore(tmp_path / "c.db"))
+    try:
+        for route in ("GET /on", "GET /off", "GET /other", None):
+            assert recorder.sample(route) == policy.for_route(route), route
+    finally:
+        recorder.close()
