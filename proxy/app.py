@@ -126,7 +126,6 @@ class StranglerProxy:
         self.watcher = FlagWatcher(
             store,
             self.apply_table,
-            check_interval=max(settings.poll_interval * 5, 1.0),
             on_health=lambda up: self.metrics.flag_store_up.set(1 if up else 0),
             on_version=self.metrics.flag_version.set,
             bootstrap=self._bootstrap,
