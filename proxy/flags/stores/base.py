@@ -16,12 +16,13 @@ import uuid
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from types import TracebackType
 from typing import Self, TypeVar
 
 import structlog
 
+from proxy.clock import utc_now
 from proxy.errors import InvalidFlag, StoreUnavailable
 from proxy.modes import FlagChange, FlagEvent, FlagTable, RouteFlag
 
@@ -47,11 +48,6 @@ CheckCallback = Callable[["StoreIdentity | Exception"], Awaitable[None]]
 log = structlog.get_logger("proxy.flags.stores")
 
 MAX_POLL_BACKOFF = 5.0
-
-
-def utc_now() -> datetime:
-    """Return the current UTC time at second precision (how the team stores timestamps)."""
-    return datetime.now(UTC).replace(microsecond=0)
 
 
 def check_page(limit: int, offset: int) -> None:

@@ -107,6 +107,7 @@ async def test_a_watching_worker_reads_the_store_from_one_detector_only(backend:
 
     with capture_logs() as logs:
         async with watcher:
+
             def started() -> set[str]:
                 names = {task.get_name() for task in asyncio.all_tasks()} - before
                 return {name for name in names if name.startswith("flag-")}
