@@ -201,7 +201,6 @@ class FlagStore(ABC):
     async def version(self) -> int:
         """Return the table's current version (cheap: what pollers call)."""
 
-    @abstractmethod
     async def set_flags(
         self,
         changes: Sequence[FlagChange],
@@ -214,8 +213,28 @@ class FlagStore(ABC):
 
         Raises :class:`~proxy.errors.VersionConflict` when ``expected_version`` is given and the
         table is at another version. When nothing actually changes, the version stays and no
-        event is written; the current table is returned.
+        event is written; the current table is returned. A store whose connections are pooled
+        (:attr:`retries_unavailable`) tries once more when the first attempt found it
+        unreachable (:func:`retry_once_if_unavailable`).
         """
+        listed = list(changes)
+
+        async def attempt() -> FlagTable:
+            return await self._set_flags(listed, actor, reason, expected_version)
+
+        if self.retries_unavailable:
+            return await retry_once_if_unavailable(attempt)
+        return await attempt()
+
+    #: Whether :meth:`set_flags` retries once on :class:`~proxy.errors.StoreUnavailable`: a
+    #: pooled connection the server dropped while idle fails its first command.
+    retries_unavailable: bool = True
+
+    @abstractmethod
+    async def _set_flags(
+        self, changes: list[FlagChange], actor: str, reason: str, expected: int | None
+    ) -> FlagTable:
+        """One attempt at :meth:`set_flags` (plan with :func:`plan_changes`, compare-and-set)."""
 
     @abstractmethod
     async def events(

@@ -24,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -197,25 +197,15 @@ class RedisFlagStore(FlagStore):
             raise StoreMissing(self, "has no version key")
         return int(raw)  # type: ignore[call-overload]
 
-    async def set_flags(
-        self,
-        changes: Sequence[FlagChange],
-        *,
-        actor: str,
-        reason: str,
-        expected_version: int | None = None,
+    async def _set_flags(
+        self, changes: list[FlagChange], actor: str, reason: str, expected: int | None
     ) -> FlagTable:
-        changes = list(changes)
-
-        async def attempt() -> FlagTable:
-            async with self._translate() as client, client.pipeline(transaction=True) as pipe:
-                while True:
-                    try:
-                        return await self._try_set(pipe, changes, actor, reason, expected_version)
-                    except WatchError:
-                        continue  # another writer committed between WATCH and EXEC: plan again
-
-        return await retry_once_if_unavailable(attempt)
+        async with self._translate() as client, client.pipeline(transaction=True) as pipe:
+            while True:
+                try:
+                    return await self._try_set(pipe, changes, actor, reason, expected)
+                except WatchError:
+                    continue  # another writer committed between WATCH and EXEC: plan again
 
     async def _try_set(
         self,

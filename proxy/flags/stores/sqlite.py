@@ -126,18 +126,13 @@ class SQLiteFlagStore(FlagStore):
     async def version(self) -> int:
         return await self._run(self._version)
 
-    async def set_flags(
-        self,
-        changes: Sequence[FlagChange],
-        *,
-        actor: str,
-        reason: str,
-        expected_version: int | None = None,
+    #: Every call opens a fresh connection: nothing pooled can have gone stale.
+    retries_unavailable = False
+
+    async def _set_flags(
+        self, changes: list[FlagChange], actor: str, reason: str, expected: int | None
     ) -> FlagTable:
-        changes = list(changes)
-        return await self._run(
-            lambda conn: self._set_flags(conn, changes, actor, reason, expected_version)
-        )
+        return await self._run(lambda conn: self._change(conn, changes, actor, reason, expected))
 
     async def events(
         self, *, limit: int = 50, offset: int = 0, route: str | None = None
@@ -235,11 +230,17 @@ class SQLiteFlagStore(FlagStore):
         return bool(created == 1)
 
     @staticmethod
-    def _add_identity_columns(conn: sqlite3.Connection) -> bool:
-        """Add the identity columns to a store made before they existed; return if added."""
+    def _state_columns(conn: sqlite3.Connection) -> set[str]:
+        """The columns of the state table (raises "no such table" when there is none)."""
         columns = {row[1] for row in conn.execute("PRAGMA table_info(strangler_state)")}
         if not columns:
             raise sqlite3.OperationalError("no such table: strangler_state")
+        return columns
+
+    @classmethod
+    def _add_identity_columns(cls, conn: sqlite3.Connection) -> bool:
+        """Add the identity columns to a store made before they existed; return if added."""
+        columns = cls._state_columns(conn)
         added = False
         for column in ("store_id", "replaces"):
             if column not in columns:
@@ -266,12 +267,9 @@ class SQLiteFlagStore(FlagStore):
                 conn.execute("ROLLBACK")
             raise
 
-    @staticmethod
-    def _has_identity_columns(conn: sqlite3.Connection) -> bool:
-        columns = {row[1] for row in conn.execute("PRAGMA table_info(strangler_state)")}
-        if not columns:
-            raise sqlite3.OperationalError("no such table: strangler_state")
-        return "store_id" in columns
+    @classmethod
+    def _has_identity_columns(cls, conn: sqlite3.Connection) -> bool:
+        return "store_id" in cls._state_columns(conn)
 
     def _identity(self, conn: sqlite3.Connection) -> StoreIdentity:
         row = conn.execute(
@@ -303,7 +301,7 @@ class SQLiteFlagStore(FlagStore):
             replaces=identity.replaces,
         )
 
-    def _set_flags(
+    def _change(
         self,
         conn: sqlite3.Connection,
         changes: list[FlagChange],
