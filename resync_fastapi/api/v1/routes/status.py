@@ -13,10 +13,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter
+from pydantic_core import to_json
 
 from resync_fastapi.api.v1.dependencies import CurrentUser, Tws
 from resync_fastapi.api.v1.params import JobId, JobStatus, Limit, Offset
-from resync_fastapi.core.responses import format_timestamp
+from resync_fastapi.core.responses import EncodedJSONResponse, format_timestamp
 from resync_fastapi.core.routing import ResyncRoute
 from resync_fastapi.models import (
     JobDetailOut,
@@ -94,12 +95,15 @@ async def jobs(
     workstation: str | None = None,
     limit: Limit = 50,
     offset: Offset = 0,
-) -> dict[str, Any]:
+) -> EncodedJSONResponse:
     """Jobs in the current plan, filtered by status and workstation."""
-    items, total = await tws.jobs(
+    # The hot TWS-bound route: TWS's bytes are parsed into the items by pydantic-core and the
+    # answer (strings, nulls and integers only) written by it, with no response model pass.
+    items, total = await tws.job_page(
         status=status, workstation=workstation, limit=limit, offset=offset
     )
-    return {"items": items, "total": total, "limit": limit, "offset": offset}
+    body = {"items": items, "total": total, "limit": limit, "offset": offset}
+    return EncodedJSONResponse(to_json(body))
 
 
 @router.get("/jobs/{job_id}", response_model=JobDetailOut, responses=problem_responses(400, 404))
