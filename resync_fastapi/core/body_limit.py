@@ -6,7 +6,8 @@ a POST/PUT/PATCH/DELETE body without one (chunked) is read here, up to the limit
 to the app, so it too is refused before authentication. Only a body *over* the limit is refused,
 as docs/api.md says (the legacy app also refuses a chunked body of exactly the limit, because
 Werkzeug cannot tell its end from more to come). Any other read is counted as it happens and
-fails with :class:`PayloadTooLarge` on overflow. One route may
+fails with :class:`PayloadTooLarge` on overflow; a request with neither ``Content-Length`` nor
+``Transfer-Encoding`` has no body and passes through untouched. One route may
 have its own limit (the RAG upload takes ``RESYNC_RAG_MAX_BYTES`` plus multipart framing).
 """
 
@@ -57,8 +58,13 @@ class BodyLimitMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        declared, chunked = _framing(scope)
+        if declared is None and not chunked:
+            # No Content-Length and no Transfer-Encoding: the request has no body (RFC 9112
+            # 6.3), nothing to count. Most requests (every GET) take this way, unwrapped.
+            await self.app(scope, receive, send)
+            return
         limit = self.per_path.get(scope["path"], self.default)
-        declared = _content_length(scope)
         if declared is not None and declared > limit.max_bytes and _route_exists(scope):
             await self._refuse(scope, receive, send, limit)
             return
@@ -134,14 +140,20 @@ def _replay(body: bytes, receive: Receive) -> Receive:
     return replay
 
 
-def _content_length(scope: Scope) -> int | None:
+def _framing(scope: Scope) -> tuple[int | None, bool]:
+    """The ``Content-Length`` (None: absent or not a number) and whether a body may follow."""
+    declared: int | None = None
+    length_seen = chunked = False
     for name, value in scope.get("headers", ()):
-        if name == b"content-length":
+        if name == b"content-length" and not length_seen:
+            length_seen = True
             try:
-                return int(value)
+                declared = int(value)
             except ValueError:
-                return None
-    return None
+                declared = None
+        elif name == b"transfer-encoding":
+            chunked = True
+    return declared, chunked or (length_seen and declared is None)
 
 
 def _route_exists(scope: Scope) -> bool:

@@ -11,12 +11,13 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.types import Scope
 
 __all__ = [
     "PROBLEM_MEDIA_TYPE",
     "REQUEST_ID_SCOPE_KEY",
+    "EncodedJSONResponse",
     "ResyncJSONResponse",
     "dumps",
     "format_timestamp",
@@ -49,6 +50,17 @@ class ResyncJSONResponse(JSONResponse):
 
     def render(self, content: Any) -> bytes:
         return dumps(content)
+
+
+class EncodedJSONResponse(Response):
+    """A JSON body already encoded (``application/json``), e.g. by pydantic-core.
+
+    ``pydantic_core.to_json`` writes the project's bytes for strings, integers, booleans,
+    nulls, lists and objects (compact, UTF-8, keys in order); not for floats (``1e-05`` becomes
+    ``1e-5``), so a body that can hold one goes through :func:`dumps` instead.
+    """
+
+    media_type = "application/json"
 
 
 def problem_body(

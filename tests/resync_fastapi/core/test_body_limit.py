@@ -100,3 +100,15 @@ def test_a_streamed_body_of_exactly_one_mib_is_read(harness: AppHarness) -> None
         headers={"Content-Type": "application/json"},
     )
     assert response.status_code == 400  # read and validated, not refused as too large
+
+
+def test_a_request_without_body_framing_passes_and_a_declared_get_body_is_still_counted(
+    harness: AppHarness,
+) -> None:
+    # No Content-Length and no Transfer-Encoding: no body, the middleware stays out of the way.
+    plain = harness.get("/api/v1/auth/me", token=mint("viewer"))
+    assert plain.status_code == 200
+    assert "content-length" not in plain.request.headers
+    # A GET that declares a body over the limit is refused as before.
+    response = harness.request("GET", "/api/v1/auth/me", content=b"x" * (LIMIT + 1))
+    assert_problem(response, 413, "payload-too-large", DETAIL)
