@@ -33,6 +33,7 @@ __all__ = [
 
 ASSETS_PATH = "/docs/assets"
 
+
 def _vendor_static() -> Path:
     # The wheel's static/ folder, found without importing fastapi_offline (nothing of its code
     # is used) nor importlib.resources: building the app loads neither.

@@ -46,6 +46,7 @@ REFRESH_TOKEN_SECONDS = 7 * 24 * 3600
 _REQUIRED_CLAIMS = ["iss", "aud", "sub", "role", "typ", "jti", "sid", "iat", "exp"]
 MAX_CLAIM_LENGTH = 64
 
+
 @functools.cache
 def _hasher() -> PasswordHasher:
     """The one argon2id hasher (argon2-cffi's defaults), imported and built on first use."""
@@ -78,8 +79,7 @@ def _verify(password_hash: str | None, password: str) -> bool:
 
     try:
         return (
-            _hasher().verify(password_hash or _dummy_hash(), password)
-            and password_hash is not None
+            _hasher().verify(password_hash or _dummy_hash(), password) and password_hash is not None
         )
     except (VerificationError, InvalidHashError):
         return False
