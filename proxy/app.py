@@ -26,6 +26,7 @@ import structlog
 
 from proxy.admin.app import create_admin_app
 from proxy.admin.context import AdminContext
+from proxy.admin.dashboard.config import SignIn
 from proxy.auth import TokenVerifier
 from proxy.bridges.lifespan import AppLifespan
 from proxy.bridges.wsgi import LegacyWSGIApp
@@ -82,8 +83,10 @@ class StranglerProxy:
         shadow_runner: Any = None,
         metrics: ProxyMetrics | None = None,
         traffic_recorder: Any = None,
+        sign_in: SignIn | None = None,
     ) -> None:
         self.settings = settings
+        self.sign_in = sign_in
         self.traffic_recorder = traffic_recorder
         self.store = store
         self.token_verifier = token_verifier
@@ -126,7 +129,6 @@ class StranglerProxy:
         self.watcher = FlagWatcher(
             store,
             self.apply_table,
-            check_interval=max(settings.poll_interval * 5, 1.0),
             on_health=lambda up: self.metrics.flag_store_up.set(1 if up else 0),
             on_version=self.metrics.flag_version.set,
             bootstrap=self._bootstrap,
@@ -164,6 +166,7 @@ class StranglerProxy:
             table_version=lambda: self.table.version,
             mismatch_store=getattr(runner, "mismatch_store", None),
             shadow_enabled=runner is not None,
+            sign_in=self.sign_in,
         )
 
     def _side_override(self) -> ASGIApp | None:
@@ -390,11 +393,13 @@ def create_proxy(
     shadow_runner: Any = None,
     metrics: ProxyMetrics | None = None,
     traffic_recorder: Any = None,
+    sign_in: SignIn | None = None,
 ) -> StranglerProxy:
     """Return the strangler proxy ASGI app for two apps and a (not yet opened) flag store.
 
     ``metrics`` lets the caller share the proxy's metrics with a shadow runner built first;
-    ``traffic_recorder`` (:class:`proxy.traffic.TrafficRecorder`) turns traffic capture on.
+    ``traffic_recorder`` (:class:`proxy.traffic.TrafficRecorder`) turns traffic capture on;
+    ``sign_in`` tells the dashboard where the apps sign users in (the proxy cannot know).
     """
     return StranglerProxy(
         legacy_wsgi_app,
@@ -405,4 +410,5 @@ def create_proxy(
         shadow_runner=shadow_runner,
         metrics=metrics,
         traffic_recorder=traffic_recorder,
+        sign_in=sign_in,
     )

@@ -48,6 +48,20 @@ class Mode(StrEnum):
     SHADOW = "shadow"  # legacy serves; new runs on a copy and is compared
     SHADOW_NEW = "shadow-new"  # new serves; legacy runs on a copy and is compared
 
+    @property
+    def hint(self) -> str:
+        """One sentence for an operator choosing this mode (the dashboard shows it)."""
+        return _MODE_HINTS[self]
+
+
+_MODE_HINTS = {
+    Mode.LEGACY: "Only the legacy app answers.",
+    Mode.NEW: "Only the new app answers.",
+    Mode.CANARY: "A sticky share of users goes to the new app; the rest stay on legacy.",
+    Mode.SHADOW: "Legacy answers; the new app runs too and its answer is compared.",
+    Mode.SHADOW_NEW: "The new app answers; legacy runs too and its answer is compared.",
+}
+
 
 def split_route(route: str) -> tuple[str, str]:
     """Split a route key into its method and path template, rejecting malformed keys."""

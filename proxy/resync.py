@@ -5,8 +5,8 @@ worker. It builds the legacy Flask app and the FastAPI app with one random dry-r
 process (the proxy adds it to shadowed unsafe requests; a client can never send a valid one, and
 the proxy strips the header from client requests anyway), the flag store named by
 ``STRANGLER_FLAG_STORE_URL``, the shadow runner with a mismatch store shared by the workers,
-the traffic recorder when ``STRANGLER_CAPTURE_FILE`` names a capture policy, and the admin
-API's token verifier for Resync's JWTs.
+the traffic recorder when ``STRANGLER_CAPTURE_FILE`` names a capture policy, the admin
+API's token verifier for Resync's JWTs, and where the dashboard signs in (:data:`RESYNC_SIGN_IN`).
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from sqlalchemy import Engine, bindparam, create_engine, event, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import NullPool
 
+from proxy.admin.dashboard.config import SignIn
 from proxy.app import StranglerProxy, build_inventory, create_proxy
 from proxy.auth import InvalidToken, Principal
 from proxy.flags.stores import FlagStore, open_store
@@ -34,6 +35,7 @@ from proxy.telemetry.metrics import ProxyMetrics
 from proxy.traffic import build_traffic_recorder
 
 __all__ = [
+    "RESYNC_SIGN_IN",
     "ResyncTokenVerifier",
     "build_resync_apps",
     "create_resync_proxy",
@@ -51,6 +53,10 @@ REQUIRED_CLAIMS = ("iss", "aud", "sub", "role", "typ", "jti", "sid", "iat", "exp
 # (docs/api-legacy-notes.md, item 20): they are looked up in the database.
 TEXT_CLAIMS = ("sub", "role", "typ", "jti", "sid")
 MAX_CLAIM_LENGTH = 64
+#: Resync's session endpoints (docs/api.md), served by both apps: where the dashboard signs in.
+RESYNC_SIGN_IN = SignIn(
+    login="/api/v1/auth/login", logout="/api/v1/auth/logout", refresh="/api/v1/auth/refresh"
+)
 
 
 class ResyncTokenVerifier:
@@ -189,8 +195,14 @@ def open_flag_store(settings: ProxySettings) -> FlagStore:
     return open_store(url, poll_interval=settings.poll_interval if scheme == "sqlite" else None)
 
 
-def create_resync_proxy(settings: ProxySettings | None = None) -> StranglerProxy:
-    """Build the Resync strangler proxy (the uvicorn factory of ``resync-strangler serve``)."""
+def create_resync_proxy(
+    settings: ProxySettings | None = None, *, sign_in: SignIn = RESYNC_SIGN_IN
+) -> StranglerProxy:
+    """Build the Resync strangler proxy (the uvicorn factory of ``resync-strangler serve``).
+
+    ``sign_in`` is where the dashboard signs in: Resync's own endpoints unless the deployment
+    puts them elsewhere (behind a gateway that rewrites paths, say).
+    """
     settings = settings or ProxySettings()
     # Before the apps are built, so the proxy's (redacting) logging is the process's in every
     # worker, and uvicorn's own lines (a WebSocket target with ?token=) are redacted too.
@@ -211,6 +223,7 @@ def create_resync_proxy(settings: ProxySettings | None = None) -> StranglerProxy
         traffic_recorder=build_traffic_recorder(
             settings, registry=metrics.registry, role_of=lambda token: _role(verifier, token)
         ),
+        sign_in=sign_in,
     )
 
 

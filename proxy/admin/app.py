@@ -42,5 +42,5 @@ def create_admin_app(context: AdminContext) -> FastAPI:
     app.include_router(create_routes_router(context))
     app.include_router(create_events_router(context))
     app.include_router(create_mismatches_router(context))
-    mount_dashboard(app)
+    mount_dashboard(app, context.sign_in)
     return app

@@ -13,6 +13,7 @@ from typing import Any
 
 import structlog
 
+from proxy.admin.dashboard.config import SignIn
 from proxy.auth import TokenVerifier
 from proxy.flags.service import FlagService
 from proxy.flags.stores.base import FlagStore
@@ -35,7 +36,8 @@ class AdminContext:
 
     ``table_version`` returns the version of the compiled routing table in force (what
     ``/_strangler/health`` reports); ``mismatch_store`` is the shadow runner's, or ``None``
-    without one; ``shadow_enabled`` says whether a shadow runner is configured at all.
+    without one; ``shadow_enabled`` says whether a shadow runner is configured at all;
+    ``sign_in`` is where the dashboard signs users in (the composition module's word).
     """
 
     inventory: Inventory
@@ -47,6 +49,7 @@ class AdminContext:
     table_version: Callable[[], int]
     mismatch_store: MismatchStore | None = None
     shadow_enabled: bool = False
+    sign_in: SignIn | None = None
 
     @property
     def flags(self) -> FlagTable:

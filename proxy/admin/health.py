@@ -12,6 +12,7 @@ from proxy.admin.common import Admin, json_response
 from proxy.admin.context import AdminContext
 from proxy.flags.changes import route_states
 from proxy.modes import Mode
+from proxy.shadow.names import ERROR, MATCH, MISMATCH
 from proxy.telemetry.metrics import CONTENT_TYPE
 
 __all__ = ["create_health_router"]
@@ -52,9 +53,9 @@ def create_health_router(context: AdminContext) -> APIRouter:
             by_mode[state.flag.mode.value] += 1
         covered = passing = 0
         for counts in context.metrics.shadow_counts().values():
-            if counts["match"] or counts["mismatch"]:
+            if counts[MATCH] or counts[MISMATCH]:
                 covered += 1
-                passing += not counts["mismatch"] and not counts["error"]
+                passing += not counts[MISMATCH] and not counts[ERROR]
         parity = {"covered": covered, "passing": passing if context.shadow_enabled else None}
         return json_response({"total": len(states), "by_mode": by_mode, "parity": parity})
 

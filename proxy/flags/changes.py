@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from proxy.clock import format_utc
 from proxy.errors import RejectedChange, RejectedImport
 from proxy.inventory import LEGACY, NEW, SIDES, Inventory, Route
 from proxy.modes import FlagChange, FlagTable, Mode, RouteFlag, effective_flag, mode_allowed
@@ -47,15 +48,9 @@ class RouteState:
             "mode": flag.mode.value,
             "percent": flag.percent,
             "dry_run": flag.dry_run,
-            "updated_at": _timestamp(flag),
+            "updated_at": format_utc(flag.updated_at) if flag.updated_at else None,
             "updated_by": flag.updated_by,
         }
-
-
-def _timestamp(flag: RouteFlag) -> str | None:
-    if flag.updated_at is None:
-        return None
-    return flag.updated_at.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def route_states(inventory: Inventory, table: FlagTable) -> list[RouteState]:

@@ -22,6 +22,7 @@ import os
 import tempfile
 import tomllib
 from pathlib import Path
+from typing import Any
 
 import structlog
 import tomli_w
@@ -40,6 +41,7 @@ __all__ = [
     "ensure_initialised",
     "import_flag_file",
     "load_flag_file",
+    "read_flag_document",
 ]
 
 
@@ -48,15 +50,23 @@ _ROUTE_KEYS = {"mode", "percent", "dry_run"}
 log = structlog.get_logger("proxy.flags.flagfile")
 
 
-def load_flag_file(path: str | Path) -> list[FlagChange]:
-    """Parse a flag file into changes, in file order; raise :class:`FlagFileError` if invalid."""
-    path = Path(path)
+def read_flag_document(path: Path) -> dict[str, Any]:
+    """Read a flag file's TOML document; raise :class:`FlagFileError` if unreadable or not TOML.
+
+    Shared by the ``[routes]`` reader here and the ``[plans]`` reader of the rollout.
+    """
     try:
-        document = tomllib.loads(path.read_text(encoding="utf-8"))
+        return tomllib.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise FlagFileError(path, f"cannot read the file ({exc.strerror or exc})") from exc
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise FlagFileError(path, f"not valid TOML: {exc}") from exc
+
+
+def load_flag_file(path: str | Path) -> list[FlagChange]:
+    """Parse a flag file into changes, in file order; raise :class:`FlagFileError` if invalid."""
+    path = Path(path)
+    document = read_flag_document(path)
     unknown = set(document) - {"routes", "plans"}  # [plans]: proxy.rollout.flagfile
     if unknown:
         raise FlagFileError(

@@ -21,9 +21,9 @@ problem documents or command errors.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from datetime import datetime
 from typing import Any
 
+from proxy.clock import format_utc
 from proxy.errors import VersionConflict
 from proxy.flags.changes import (
     plan_bulk,
@@ -42,10 +42,6 @@ __all__ = ["FlagService", "event_json"]
 Written = Callable[[FlagTable, Sequence[FlagChange], str, str], object]
 
 
-def _timestamp(value: datetime | None) -> str | None:
-    return value.strftime("%Y-%m-%dT%H:%M:%SZ") if value is not None else None
-
-
 def event_json(event: FlagEvent) -> dict[str, Any]:
     """One flag event as the admin API and ``resync-strangler events --json`` show it."""
     return {
@@ -57,7 +53,7 @@ def event_json(event: FlagEvent) -> dict[str, Any]:
         "percent": event.percent,
         "actor": event.actor,
         "reason": event.reason,
-        "at": _timestamp(event.at),
+        "at": format_utc(event.at),
     }
 
 

@@ -1,10 +1,13 @@
 """Keep a worker's in-memory flag table in step with the store, and keep serving when it is down.
 
-The watcher loads the table at start, reloads it when the store announces a new version (or a
-periodic check finds one), and hands each new table to ``on_table`` so the proxy can swap its
-compiled route table in one assignment. When the store cannot be reached it keeps the last good
-table, logs ``flag_store_unreachable`` once per outage, retries with backoff and logs
-``flag_store_recovered`` when the store answers again. Nothing it meets is allowed to end the
+The watcher loads the table at start, then runs the store's subscription
+(:meth:`~proxy.flags.stores.base.FlagStore.subscribe`), the one change detector: it reloads the
+table when the subscription reports a new version (pushed, or found by its periodic check) and
+hands each new table to ``on_table`` so the proxy can swap its compiled route table in one
+assignment. The same check is the health check: when it fails the watcher keeps the last good
+table, logs ``flag_store_unreachable`` once per outage, and when a check succeeds again it logs
+``flag_store_recovered`` and reloads whatever changed meanwhile. The watcher has no timer of its
+own. Nothing it meets is allowed to end the
 worker: every failure is logged and retried.
 
 It also refuses a table it must not trust: one whose version went backwards
@@ -48,14 +51,16 @@ class FlagWatcher:
     so the watcher needs no metrics library.
 
     ``bootstrap(store)`` (e.g. :func:`~proxy.flags.flagfile.ensure_initialised` bound to the flag
-    file) runs before the first load, and again at each check until the store has answered it once,
+    file) runs before the first load, and again at each of the subscription's checks until the
+    store has answered it once,
     so a worker that started while the store was down still initialises an empty store when it
     comes back. A bootstrap that fails for another reason than the store (a broken flag file)
     is logged as ``flag_bootstrap_failed`` and not retried.
 
-    ``check_interval`` is how often the watcher asks the store for its version even without a
-    notification (the health check and a safety net); after a failure it retries sooner, then
-    backs off doubling up to ``max_backoff`` seconds.
+    ``check_interval`` is the period of the subscription's check (the health check, and a safety
+    net behind notifications); ``None``, the default, keeps the store's own
+    :attr:`~proxy.flags.stores.base.FlagStore.poll_interval`. After a failed check the next one
+    comes after ``check_interval``, then doubling up to ``max_backoff`` seconds.
     """
 
     def __init__(
@@ -63,7 +68,7 @@ class FlagWatcher:
         store: FlagStore,
         on_table: Callable[[FlagTable], None],
         *,
-        check_interval: float = 1.0,
+        check_interval: float | None = None,
         max_backoff: float = 5.0,
         on_health: Callable[[bool], None] | None = None,
         on_version: Callable[[int], None] | None = None,
@@ -82,7 +87,7 @@ class FlagWatcher:
         #: the refused store id and version, and the store id and version still served.
         self.refusal: dict[str, object] | None = None
         self._refused_identity: StoreIdentity | None = None
-        self.check_interval = check_interval
+        self.check_interval = store.poll_interval if check_interval is None else check_interval
         self.max_backoff = max_backoff
         self.table: FlagTable | None = None
         self.healthy = False
@@ -90,9 +95,7 @@ class FlagWatcher:
         self.last_error: str | None = None
         self.consecutive_failures = 0
         self._down_since: float | None = None
-        self._backoff = check_interval
         self._lock = asyncio.Lock()
-        self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
     @property
@@ -101,7 +104,7 @@ class FlagWatcher:
         return self.table.version if self.table is not None else None
 
     async def start(self) -> None:
-        """Load the table once (failure is logged, not raised), then watch in the background."""
+        """Load the table once (failure is logged, not raised), then run the subscription."""
         if self._task is not None:
             return
         await self.refresh()
@@ -137,22 +140,25 @@ class FlagWatcher:
         async with self._lock:
             try:
                 await self._run_bootstrap()
-                identity = await self.store.identity()
-                if identity == self._refused_identity:
-                    pass  # the table refused last time, unchanged: keep refusing, quietly
-                elif (
-                    self.table is None
-                    or identity.version != self.table.version
-                    or identity.store_id != self.table.store_id
-                ):
-                    self._consider(await self.store.load())
-                else:
-                    self._resume()
+                await self._examine(await self.store.identity())
             except Exception as exc:  # any failure means "keep the last table"
                 self._mark_down(exc)
                 return False
             self._mark_up()
             return True
+
+    async def _examine(self, identity: StoreIdentity) -> None:
+        """Load the table if ``identity`` says it changed (the caller holds the lock)."""
+        if identity == self._refused_identity:
+            return  # the table refused last time, unchanged: keep refusing, quietly
+        if (
+            self.table is None
+            or identity.version != self.table.version
+            or identity.store_id != self.table.store_id
+        ):
+            self._consider(await self.store.load())
+        else:
+            self._resume()
 
     def _consider(self, table: FlagTable) -> bool:
         """Apply ``table`` unless it must be refused (rewound, or from another store)."""
@@ -239,22 +245,39 @@ class FlagWatcher:
     async def _run(self) -> None:
         while True:
             try:
-                async with self.store.subscribe(self._notified):
-                    while True:
-                        delay = self.check_interval if self.healthy else self._backoff
-                        with contextlib.suppress(TimeoutError):
-                            await asyncio.wait_for(self._wake.wait(), delay)
-                        self._wake.clear()
-                        await self.refresh()
+                async with self.store.subscribe(
+                    self._notified,
+                    on_check=self._checked,
+                    interval=self.check_interval,
+                    max_backoff=self.max_backoff,
+                ):
+                    await asyncio.Event().wait()  # the subscription's tasks do the work
             except asyncio.CancelledError:
                 raise
             except Exception:  # a bug here must not stop the worker; log it and start over
                 log.exception("flag_watcher_failed")
                 await asyncio.sleep(self.max_backoff)
 
+    async def _checked(self, outcome: StoreIdentity | Exception) -> None:
+        """One check of the subscription: the health check, and a change found by polling."""
+        if self._bootstrap is not None:
+            await self.refresh()  # the flag file is still to import: bootstrap, then read
+            return
+        async with self._lock:
+            try:
+                if isinstance(outcome, Exception):
+                    raise outcome
+                await self._examine(outcome)
+            except Exception as exc:  # any failure means "keep the last table"
+                self._mark_down(exc)
+                return
+            self._mark_up()
+
     async def _notified(self, version: int) -> None:
-        if version != self.version:
-            self._wake.set()
+        """A version pushed by the store (or polled, once :meth:`_checked` has seen it)."""
+        refused = self._refused_identity
+        if version != self.version and (refused is None or version != refused.version):
+            await self.refresh()
 
     def _apply(self, table: FlagTable) -> None:
         previous = self.version
@@ -279,15 +302,12 @@ class FlagWatcher:
         self.consecutive_failures += 1
         if self._down_since is None:
             self._down_since = time.monotonic()
-            self._backoff = self.check_interval
             log.warning(
                 "flag_store_unreachable",
                 store=repr(self.store),
                 error=self.last_error,
                 version=self.version,
             )
-        else:
-            self._backoff = min(self._backoff * 2, self.max_backoff)
         self._set_health(False)
 
     def _mark_up(self) -> None:

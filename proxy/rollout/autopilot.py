@@ -38,6 +38,7 @@ from proxy.rollout.notify import WebhookNotifier
 from proxy.rollout.plans import Plan, Step
 from proxy.rollout.state import DONE, PAUSED, RUNNING, PlanState, decode, encode
 from proxy.rollout.storage import PlanDocument, RolloutStore
+from proxy.shadow.names import DROPPED, MATCH, MISMATCH
 
 __all__ = ["ACTOR", "LEASE_NAME", "Autopilot", "step_change"]
 
@@ -398,9 +399,9 @@ def _figures_line(verdict: Verdict) -> str:
     gates = figures.get("gates", {})
     if "latency_u_test" in gates:
         parts.append(f"U-test p={gates['latency_u_test']['p_greater']:.3g}")
-    if shadow.get("match") or shadow.get("mismatch"):
+    if shadow.get(MATCH) or shadow.get(MISMATCH):
         parts.append(
-            f"shadow {shadow.get('match', 0)} match {shadow.get('mismatch', 0)} mismatch"
-            f" {shadow.get('dropped', 0)} dropped"
+            f"shadow {shadow.get(MATCH, 0)} match {shadow.get(MISMATCH, 0)} mismatch"
+            f" {shadow.get(DROPPED, 0)} dropped"
         )
     return ", ".join(parts)

@@ -15,11 +15,11 @@ plan already in the store is left alone, as the flag table is.
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 from typing import Any
 
 from proxy.errors import FlagFileError, InvalidFlag
+from proxy.flags.flagfile import read_flag_document
 from proxy.rollout.plans import Plan, plan_from_mapping
 
 __all__ = ["load_plans", "plans_table"]
@@ -27,12 +27,7 @@ __all__ = ["load_plans", "plans_table"]
 
 def plans_table(path: Path) -> dict[str, Any]:
     """The ``plans`` table of a flag file (empty when it has none)."""
-    try:
-        document = tomllib.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise FlagFileError(path, f"cannot read the file ({exc.strerror or exc})") from exc
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise FlagFileError(path, f"not valid TOML: {exc}") from exc
+    document = read_flag_document(path)
     plans = document.get("plans", {})
     if not isinstance(plans, dict):
         raise FlagFileError(path, "'plans' must be a table of route tables")

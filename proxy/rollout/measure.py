@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from proxy.inventory import LEGACY, NEW
+from proxy.shadow.names import SHADOW_RESULTS
 from proxy.telemetry.stats import LATENCY_BOUNDS_MS, RollingStats
 
 __all__ = [
@@ -33,8 +34,6 @@ __all__ = [
     "route_payload",
     "window_between",
 ]
-
-_SHADOW_KEYS = ("match", "mismatch", "error", "dropped")
 
 
 def percentile_of_bins(bins: Mapping[int, int], total: int, fraction: float) -> float:
@@ -87,7 +86,7 @@ def route_payload(
     """Merge request totals and shadow counts into what one worker publishes."""
     routes: dict[str, Any] = {route: dict(sides) for route, sides in totals.items()}
     for route, counts in shadow.items():
-        routes.setdefault(route, {})["shadow"] = {k: int(counts.get(k, 0)) for k in _SHADOW_KEYS}
+        routes.setdefault(route, {})["shadow"] = {k: int(counts.get(k, 0)) for k in SHADOW_RESULTS}
     return routes
 
 
@@ -226,7 +225,7 @@ def window_between(
         window.new.add(_side_delta(payload.get(NEW), before.get(NEW)))
         now_shadow = payload.get("shadow") or {}
         then_shadow = before.get("shadow") or {}
-        for key in _SHADOW_KEYS:
+        for key in SHADOW_RESULTS:
             delta = max(0, int(now_shadow.get(key, 0)) - int(then_shadow.get(key, 0)))
             setattr(window.shadow, key, getattr(window.shadow, key) + delta)
     return window

@@ -36,6 +36,7 @@ from proxy.routing.decide import LEGACY_ONLY, NEW_ONLY, Decision
 from proxy.routing.requestid import ensure_request_id
 from proxy.routing.table import RouteEntry, RouteTable
 from proxy.shadow.capture import ResponseRecorder
+from proxy.shadow.names import DROPPED
 from proxy.shadow.runner import ShadowJob
 from proxy.telemetry.accesslog import AccessLog
 from proxy.telemetry.metrics import ProxyMetrics
@@ -218,7 +219,7 @@ class Dispatcher:
                     entry.key, side, shadow_scope, body, complete, captured, capture
                 )
             if not complete or captured is None or entry.key is None:
-                self.metrics.record_shadow(entry.label, "dropped")
+                self.metrics.record_shadow(entry.label, DROPPED)
                 return status
             shadow_side = decision.shadow
             assert shadow_side is not None

@@ -11,12 +11,12 @@ from __future__ import annotations
 import re
 from random import getrandbits
 
+from proxy.shadow.names import DRY_RUN_HEADER
 from proxy.types import Scope
 
 __all__ = ["DRY_RUN_HEADER", "REQUEST_ID_HEADER", "ensure_request_id", "new_request_id"]
 
 REQUEST_ID_HEADER = b"x-request-id"
-DRY_RUN_HEADER = b"x-resync-dry-run"
 _VALID_ID = re.compile(rb"[A-Za-z0-9._-]{1,64}")
 # RFC 4122 version 4: version nibble 0100 (bits 76..79), variant 10 (bits 62..63).
 _UUID4_CLEAR = ~((0xF << 76) | (0x3 << 62)) & ((1 << 128) - 1)

@@ -11,9 +11,10 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
+from proxy.clock import parse_utc
 from proxy.shadow.normalizers import NORMALIZERS, TIMESTAMP
 from proxy.shadow.rules import ANY_INDEX, RouteRules, Segment
 
@@ -280,7 +281,7 @@ def _parse_timestamp(value: Any) -> datetime | None:
     if not isinstance(value, str) or not TIMESTAMP.match(value):
         return None
     try:
-        return datetime.strptime(value, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+        return parse_utc(value)
     except ValueError:
         return None
 

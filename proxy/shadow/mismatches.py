@@ -21,15 +21,17 @@ import sqlite3
 import threading
 from collections import deque
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from proxy.clock import format_utc, utc_now
 from proxy.errors import MismatchStoreError
 from proxy.shadow.capture import CapturedResponse, header_value
 from proxy.shadow.comparator import format_diff
 from proxy.shadow.differ import Comparison, Difference
+from proxy.shadow.names import ERROR, MISMATCH
 from proxy.shadow.redaction import (
     REDACTED,
     is_secret_name,
@@ -152,12 +154,12 @@ def build_record(
         noise = [d.to_dict() for d in clean.noise]
     else:
         diff, differences, noise = redact_text(error or ""), [], []
-    moment = (at or datetime.now(UTC)).astimezone(UTC).replace(microsecond=0)
+    moment = at or utc_now()
     return {
         "id": None,
         "route": route,
-        "at": moment.strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "result": "error" if error is not None else "mismatch",
+        "at": format_utc(moment),
+        "result": ERROR if error is not None else MISMATCH,
         "primary_side": primary_side,
         "candidate_side": candidate_side,
         "request": {

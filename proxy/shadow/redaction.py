@@ -14,6 +14,8 @@ from collections.abc import Iterable
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
+from proxy.shadow.names import DRY_RUN_HEADER
+
 __all__ = [
     "REDACTED",
     "SECRET_HEADERS",
@@ -36,7 +38,7 @@ SECRET_HEADERS = frozenset(
         "x-api-key",
         "x-auth-token",
         "x-csrf-token",
-        "x-resync-dry-run",
+        DRY_RUN_HEADER.decode("latin-1"),
     }
 )
 

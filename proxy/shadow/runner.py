@@ -32,6 +32,7 @@ from proxy.shadow.capture import DEFAULT_BODY_LIMIT, CapturedResponse, call_asgi
 from proxy.shadow.comparator import Comparator
 from proxy.shadow.differ import Comparison
 from proxy.shadow.mismatches import MismatchStore, build_record
+from proxy.shadow.names import DROPPED, DRY_RUN_HEADER, ERROR, MATCH, MISMATCH, SHADOW_RESULTS
 from proxy.types import ASGIApp
 
 if TYPE_CHECKING:
@@ -45,8 +46,7 @@ __all__ = [
     "ShadowRunner",
 ]
 
-DRY_RUN_HEADER = b"x-resync-dry-run"
-RESULTS = ("match", "mismatch", "error", "dropped")
+RESULTS = SHADOW_RESULTS  # the older name, kept for readers of this module
 
 # Keys a router writes into the scope it handled; the candidate routes the request afresh.
 _ROUTING_KEYS = (
@@ -178,7 +178,7 @@ class ShadowRunner:
             self.counts["sampled_out"] += 1
             return False
         if self._inflight >= self.max_concurrency:
-            self._count(route, "dropped")
+            self._count(route, DROPPED)
             return False
         self._inflight += 1
         return True
@@ -200,7 +200,7 @@ class ShadowRunner:
             loop = asyncio.get_running_loop()
         except RuntimeError:
             self._inflight -= 1
-            self._count(job.route, "error")
+            self._count(job.route, ERROR)
             logger.warning("shadow_no_event_loop", route=job.route)
             return False
         task = loop.create_task(self._run(job), name=f"shadow {job.route}")
@@ -264,9 +264,9 @@ class ShadowRunner:
             await self._error(job, candidate, f"{type(exc).__name__}: {exc}")
             return
         if comparison.equal:
-            self._count(job.route, "match")
+            self._count(job.route, MATCH)
             return
-        self._count(job.route, "mismatch")
+        self._count(job.route, MISMATCH)
         logger.info(
             "shadow_mismatch",
             route=job.route,
@@ -290,7 +290,7 @@ class ShadowRunner:
         return self.comparator.compare(job.route, primary, candidate, secondary=secondary)
 
     async def _error(self, job: ShadowJob, candidate: CapturedResponse | None, error: str) -> None:
-        self._count(job.route, "error")
+        self._count(job.route, ERROR)
         logger.warning("shadow_error", route=job.route, candidate=job.candidate_side, error=error)
         await self._store(job, candidate, None, error)
 

@@ -13,9 +13,10 @@ from collections import defaultdict
 from prometheus_client import CONTENT_TYPE_LATEST as CONTENT_TYPE
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
+from proxy.shadow.names import SHADOW_RESULTS
+
 __all__ = ["CONTENT_TYPE", "SHADOW_RESULTS", "ProxyMetrics"]
 
-SHADOW_RESULTS = ("match", "mismatch", "error", "dropped")
 _STATUS_CLASSES = ("0xx", "1xx", "2xx", "3xx", "4xx", "5xx")
 
 

@@ -3,8 +3,9 @@
 A store holds the flag table, its version and the history of changes. Every change is a
 compare-and-set on the version: it applies all its route changes or none, bumps the version by one
 and appends one event per route that actually changed. Workers never read the store on the hot
-path; they keep a table in memory and reload it when :meth:`FlagStore.subscribe` (or a
-:class:`~proxy.flags.watcher.FlagWatcher`) reports a new version.
+path; they keep a table in memory and reload it when :meth:`FlagStore.subscribe` (the one
+change detector, which a :class:`~proxy.flags.watcher.FlagWatcher` runs) reports a new version
+or a failed check.
 """
 
 from __future__ import annotations
@@ -15,16 +16,18 @@ import uuid
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from types import TracebackType
 from typing import Self, TypeVar
 
 import structlog
 
+from proxy.clock import utc_now
 from proxy.errors import InvalidFlag, StoreUnavailable
 from proxy.modes import FlagChange, FlagEvent, FlagTable, RouteFlag
 
 __all__ = [
+    "CheckCallback",
     "FlagStore",
     "PlannedChange",
     "StoreIdentity",
@@ -39,15 +42,12 @@ __all__ = [
 T = TypeVar("T")
 
 VersionCallback = Callable[[int], Awaitable[None]]
+#: Hears each check of a subscription: the identity read, or why the store could not be read.
+CheckCallback = Callable[["StoreIdentity | Exception"], Awaitable[None]]
 
 log = structlog.get_logger("proxy.flags.stores")
 
 MAX_POLL_BACKOFF = 5.0
-
-
-def utc_now() -> datetime:
-    """Return the current UTC time at second precision (how the team stores timestamps)."""
-    return datetime.now(UTC).replace(microsecond=0)
 
 
 def check_page(limit: int, offset: int) -> None:
@@ -154,8 +154,8 @@ class FlagStore(ABC):
     :class:`~proxy.errors.InvalidFlag` for a malformed change set.
     """
 
-    #: Seconds between two version polls in :meth:`subscribe`: the change detector for stores
-    #: without push notifications, a safety net for those that have them.
+    #: Seconds between two checks in :meth:`subscribe`: the change detector for stores without
+    #: push notifications, a safety net for those that have them, and every store's health check.
     poll_interval: float = 1.0
 
     @abstractmethod
@@ -201,7 +201,6 @@ class FlagStore(ABC):
     async def version(self) -> int:
         """Return the table's current version (cheap: what pollers call)."""
 
-    @abstractmethod
     async def set_flags(
         self,
         changes: Sequence[FlagChange],
@@ -214,8 +213,28 @@ class FlagStore(ABC):
 
         Raises :class:`~proxy.errors.VersionConflict` when ``expected_version`` is given and the
         table is at another version. When nothing actually changes, the version stays and no
-        event is written; the current table is returned.
+        event is written; the current table is returned. A store whose connections are pooled
+        (:attr:`retries_unavailable`) tries once more when the first attempt found it
+        unreachable (:func:`retry_once_if_unavailable`).
         """
+        listed = list(changes)
+
+        async def attempt() -> FlagTable:
+            return await self._set_flags(listed, actor, reason, expected_version)
+
+        if self.retries_unavailable:
+            return await retry_once_if_unavailable(attempt)
+        return await attempt()
+
+    #: Whether :meth:`set_flags` retries once on :class:`~proxy.errors.StoreUnavailable`: a
+    #: pooled connection the server dropped while idle fails its first command.
+    retries_unavailable: bool = True
+
+    @abstractmethod
+    async def _set_flags(
+        self, changes: list[FlagChange], actor: str, reason: str, expected: int | None
+    ) -> FlagTable:
+        """One attempt at :meth:`set_flags` (plan with :func:`plan_changes`, compare-and-set)."""
 
     @abstractmethod
     async def events(
@@ -235,22 +254,38 @@ class FlagStore(ABC):
         """Push new versions to ``notify`` as the backend announces them (default: no push).
 
         Stores with notifications (Redis pub/sub, PostgreSQL LISTEN) override this with a loop
-        that reconnects by itself and never returns; polling in :meth:`subscribe` backs it up.
+        that reconnects by itself and never returns; the check in :meth:`subscribe` backs it up.
         """
 
     @contextlib.asynccontextmanager
-    async def subscribe(self, callback: VersionCallback) -> AsyncIterator[None]:
+    async def subscribe(
+        self,
+        callback: VersionCallback,
+        *,
+        on_check: CheckCallback | None = None,
+        interval: float | None = None,
+        max_backoff: float = MAX_POLL_BACKOFF,
+    ) -> AsyncIterator[None]:
         """Call ``callback(version)`` whenever a new version is seen, while the block runs.
 
-        Versions come from the backend's notifications when it has them and from polling
-        :meth:`version` every :attr:`poll_interval` seconds (the only source for SQLite, and a
+        This is the one change detector a worker runs. Versions come from the backend's
+        notifications when it has them and from a check that reads :meth:`identity` every
+        ``interval`` seconds (default :attr:`poll_interval`; the only source for SQLite, and a
         safety net for messages lost across reconnects). The first version seen is delivered
-        too. Delivery is best effort and never raises into the caller: store failures are
-        retried with backoff and a failing callback is logged.
+        too. ``on_check``, when given, hears the outcome of every check before ``callback`` does:
+        the :class:`StoreIdentity` read, or the exception that made the store unreachable; that
+        is how a :class:`~proxy.flags.watcher.FlagWatcher` learns of outages and recoveries
+        without a timer of its own. After a failed check the next one comes after ``interval``,
+        then doubling up to ``max_backoff`` seconds. Delivery is best effort and never raises
+        into the caller: a failing callback is logged.
         """
         relay = _VersionRelay(callback)
+        period = self.poll_interval if interval is None else interval
         tasks = [
-            asyncio.create_task(self._poll_versions(relay.deliver), name="flag-store-poll"),
+            asyncio.create_task(
+                self._check_versions(relay.deliver, on_check, period, max_backoff),
+                name="flag-store-poll",
+            ),
             asyncio.create_task(self._listen(relay.deliver), name="flag-store-listen"),
         ]
         try:
@@ -260,17 +295,33 @@ class FlagStore(ABC):
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
 
-    async def _poll_versions(self, notify: VersionCallback) -> None:
-        delay = self.poll_interval
+    async def _check_versions(
+        self,
+        notify: VersionCallback,
+        on_check: CheckCallback | None,
+        interval: float,
+        max_backoff: float,
+    ) -> None:
+        delay = interval
+        failing = False
         while True:
+            outcome: StoreIdentity | Exception
             try:
-                version = await self.version()
-            except Exception as exc:  # any failure: keep polling, slower
-                log.debug("flag_store_poll_failed", error=repr(exc))
-                delay = min(max(delay * 2, self.poll_interval), MAX_POLL_BACKOFF)
+                outcome = await self.identity()
+            except Exception as exc:  # any failure: report it, keep checking, slower
+                log.debug("flag_store_poll_failed", store=repr(self), error=repr(exc))
+                delay = min(delay * 2, max_backoff) if failing else interval
+                failing = True
+                outcome = exc
             else:
-                delay = self.poll_interval
-                await notify(version)
+                delay, failing = interval, False
+            if on_check is not None:
+                try:
+                    await on_check(outcome)
+                except Exception:
+                    log.exception("flag_store_check_callback_failed")
+            if isinstance(outcome, StoreIdentity):
+                await notify(outcome.version)
             await asyncio.sleep(delay)
 
     async def __aenter__(self) -> Self:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -33,6 +33,7 @@ from proxy.flags.stores.base import (
     retry_once_if_unavailable,
     utc_now,
 )
+from proxy.flags.stores.pgpool import close_pool, open_pool, pooled
 from proxy.modes import FlagChange, FlagEvent, FlagTable, Mode, RouteFlag
 
 __all__ = ["PostgresFlagStore"]
@@ -78,19 +79,6 @@ CREATE INDEX IF NOT EXISTS strangler_events_route ON strangler_events (route, id
 
 _FLAG_COLUMNS = "route, mode, percent, dry_run, updated_at, updated_by"
 _EVENT_COLUMNS = "id, version, route, from_mode, to_mode, percent, actor, reason, at"
-
-# Failures that mean "the server cannot be reached or dropped us", as opposed to a bad statement.
-_UNAVAILABLE = (
-    OSError,
-    TimeoutError,
-    asyncpg.PostgresConnectionError,
-    asyncpg.InterfaceError,
-    asyncpg.exceptions.OperatorInterventionError,  # admin shutdown, cannot connect now, cancel
-    asyncpg.exceptions.InsufficientResourcesError,  # too many connections
-    # A pooled connection whose server backend was terminated while it sat idle can be left
-    # mid-protocol ("cannot switch to state ..."); it is a dead connection, not a bad query.
-    asyncpg.exceptions.InternalClientError,
-)
 
 
 class PostgresFlagStore(FlagStore):
@@ -183,28 +171,19 @@ class PostgresFlagStore(FlagStore):
         """Create the pool; failures leave the store to try again on next use."""
         if self._pool is not None:
             return
-        try:
-            self._pool = await asyncpg.create_pool(
-                self.url,
-                min_size=1,
-                max_size=self.max_connections,
-                timeout=self.timeout,
-                command_timeout=self.timeout,
-                server_settings={"application_name": "strangler-flags"},
-            )
-        except _UNAVAILABLE as exc:
-            raise StoreUnavailable(f"{self!r} unreachable: {exc}") from exc
-        except asyncpg.PostgresError as exc:
-            raise StoreError(f"{self!r} failed: {exc}") from exc
+        self._pool = await open_pool(
+            self.url,
+            owner=self,
+            max_size=self.max_connections,
+            seconds=self.timeout,
+            application_name="strangler-flags",
+        )
 
     async def close(self) -> None:
         self._wanted = False
         pool, self._pool = self._pool, None
         if pool is not None:
-            try:
-                await asyncio.wait_for(pool.close(), self.timeout)
-            except (TimeoutError, *_UNAVAILABLE):
-                pool.terminate()
+            await close_pool(pool, self.timeout)
 
     async def load(self) -> FlagTable:
         return await retry_once_if_unavailable(self._load)
@@ -230,26 +209,10 @@ class PostgresFlagStore(FlagStore):
         async with self._connection() as conn:
             return await self._version(conn)
 
-    async def set_flags(
-        self,
-        changes: Sequence[FlagChange],
-        *,
-        actor: str,
-        reason: str,
-        expected_version: int | None = None,
-    ) -> FlagTable:
-        changes = list(changes)
-        return await retry_once_if_unavailable(
-            lambda: self._set_flags(changes, actor, reason, expected_version)
-        )
-
     async def _set_flags(
-        self,
-        changes: list[FlagChange],
-        actor: str,
-        reason: str,
-        expected_version: int | None,
+        self, changes: list[FlagChange], actor: str, reason: str, expected: int | None
     ) -> FlagTable:
+        expected_version = expected
         async with self._connection() as conn, conn.transaction():
             identity = await self._identity(conn, lock=True)
             version = identity.version
@@ -409,21 +372,8 @@ class PostgresFlagStore(FlagStore):
             await self._ensure_pool()
         pool = self._pool
         assert pool is not None
-        try:
-            async with pool.acquire(timeout=self.timeout) as conn:
-                try:
-                    yield conn
-                except _UNAVAILABLE:
-                    # Never hand a connection that failed this way back to the pool: the next
-                    # caller would inherit its broken protocol state. The pool replaces it.
-                    conn.terminate()
-                    raise
-        except _UNAVAILABLE as exc:
-            raise StoreUnavailable(f"{self!r} unreachable: {exc}") from exc
-        except asyncpg.exceptions.UndefinedTableError as exc:
-            raise StoreMissing(self, "has no flag tables") from exc
-        except asyncpg.PostgresError as exc:
-            raise StoreError(f"{self!r} failed: {exc}") from exc
+        async with pooled(pool, owner=self, seconds=self.timeout, tables_missing=True) as conn:
+            yield conn
 
     async def _version(self, conn: Any, *, lock: bool = False) -> int:
         sql = "SELECT version FROM strangler_state WHERE id = 1"

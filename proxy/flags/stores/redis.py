@@ -24,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -50,7 +50,7 @@ from proxy.flags.stores.base import (
 )
 from proxy.modes import FlagChange, FlagEvent, FlagTable, Mode, RouteFlag
 
-__all__ = ["RedisFlagStore"]
+__all__ = ["RedisFlagStore", "redis_client"]
 
 log = structlog.get_logger("proxy.flags.stores.redis")
 
@@ -69,6 +69,26 @@ if redis.call('exists', KEYS[1]) == 1 then
 end
 return 0
 """
+
+
+def redis_client(url: str, *, seconds: float, name: str, fail_fast: bool) -> aioredis.Redis:
+    """A client for the proxy's own keys (the flag store's, the rollout's), text in and out.
+
+    ``seconds`` bounds connecting and each command; ``name`` is shown by ``CLIENT LIST``, so an
+    operator can tell (and kill) these connections. redis-py's default retries hide an outage
+    for seconds per command: ``fail_fast`` retries twice within half a second instead.
+    """
+    options: dict[str, Any] = {}
+    if fail_fast:
+        options["retry"] = Retry(ExponentialBackoff(cap=0.5, base=0.05), retries=2)
+    return aioredis.Redis.from_url(
+        url,
+        decode_responses=True,
+        socket_timeout=seconds,
+        socket_connect_timeout=seconds,
+        client_name=name,
+        **options,
+    )
 
 
 class RedisFlagStore(FlagStore):
@@ -159,15 +179,9 @@ class RedisFlagStore(FlagStore):
 
     def _connect(self) -> aioredis.Redis:
         if self._client is None:
-            self._client = aioredis.Redis.from_url(
-                self.url,
-                decode_responses=True,
-                socket_timeout=self.socket_timeout,
-                socket_connect_timeout=self.socket_timeout,
-                client_name=self.client_name,
-                # redis-py's default (10 retries) hides an outage for seconds per command; the
-                # watcher retries on its own schedule, so fail fast and let it.
-                retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), retries=2),
+            # Fail fast: the watcher's check retries on its own schedule.
+            self._client = redis_client(
+                self.url, seconds=self.socket_timeout, name=self.client_name, fail_fast=True
             )
         return self._client
 
@@ -197,25 +211,15 @@ class RedisFlagStore(FlagStore):
             raise StoreMissing(self, "has no version key")
         return int(raw)  # type: ignore[call-overload]
 
-    async def set_flags(
-        self,
-        changes: Sequence[FlagChange],
-        *,
-        actor: str,
-        reason: str,
-        expected_version: int | None = None,
+    async def _set_flags(
+        self, changes: list[FlagChange], actor: str, reason: str, expected: int | None
     ) -> FlagTable:
-        changes = list(changes)
-
-        async def attempt() -> FlagTable:
-            async with self._translate() as client, client.pipeline(transaction=True) as pipe:
-                while True:
-                    try:
-                        return await self._try_set(pipe, changes, actor, reason, expected_version)
-                    except WatchError:
-                        continue  # another writer committed between WATCH and EXEC: plan again
-
-        return await retry_once_if_unavailable(attempt)
+        async with self._translate() as client, client.pipeline(transaction=True) as pipe:
+            while True:
+                try:
+                    return await self._try_set(pipe, changes, actor, reason, expected)
+                except WatchError:
+                    continue  # another writer committed between WATCH and EXEC: plan again
 
     async def _try_set(
         self,

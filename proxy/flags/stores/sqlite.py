@@ -10,8 +10,9 @@ no push notification: workers poll :meth:`SQLiteFlagStore.version`, one indexed 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import TypeVar
@@ -104,18 +105,12 @@ class SQLiteFlagStore(FlagStore):
 
     async def adopt(self, replaces: str) -> StoreIdentity:
         def adopt(conn: sqlite3.Connection) -> StoreIdentity:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
+            with _immediate(conn):
                 self._identity(conn)  # a missing store raises here
                 conn.execute(
                     "UPDATE strangler_state SET store_id = ?, replaces = ? WHERE id = 1",
                     (new_store_id(), replaces),
                 )
-                conn.execute("COMMIT")
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
             return self._identity(conn)
 
         return await self._run(adopt)
@@ -126,18 +121,13 @@ class SQLiteFlagStore(FlagStore):
     async def version(self) -> int:
         return await self._run(self._version)
 
-    async def set_flags(
-        self,
-        changes: Sequence[FlagChange],
-        *,
-        actor: str,
-        reason: str,
-        expected_version: int | None = None,
+    #: Every call opens a fresh connection: nothing pooled can have gone stale.
+    retries_unavailable = False
+
+    async def _set_flags(
+        self, changes: list[FlagChange], actor: str, reason: str, expected: int | None
     ) -> FlagTable:
-        changes = list(changes)
-        return await self._run(
-            lambda conn: self._set_flags(conn, changes, actor, reason, expected_version)
-        )
+        return await self._run(lambda conn: self._change(conn, changes, actor, reason, expected))
 
     async def events(
         self, *, limit: int = 50, offset: int = 0, route: str | None = None
@@ -214,8 +204,7 @@ class SQLiteFlagStore(FlagStore):
         return conn
 
     def _create(self, conn: sqlite3.Connection) -> bool:
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        with _immediate(conn):
             for statement in _STATEMENTS:
                 conn.execute(statement)
             self._add_identity_columns(conn)
@@ -227,19 +216,20 @@ class SQLiteFlagStore(FlagStore):
                 "UPDATE strangler_state SET store_id = ? WHERE id = 1 AND store_id IS NULL",
                 (new_store_id(),),
             )
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
         return bool(created == 1)
 
     @staticmethod
-    def _add_identity_columns(conn: sqlite3.Connection) -> bool:
-        """Add the identity columns to a store made before they existed; return if added."""
+    def _state_columns(conn: sqlite3.Connection) -> set[str]:
+        """The columns of the state table (raises "no such table" when there is none)."""
         columns = {row[1] for row in conn.execute("PRAGMA table_info(strangler_state)")}
         if not columns:
             raise sqlite3.OperationalError("no such table: strangler_state")
+        return columns
+
+    @classmethod
+    def _add_identity_columns(cls, conn: sqlite3.Connection) -> bool:
+        """Add the identity columns to a store made before they existed; return if added."""
+        columns = cls._state_columns(conn)
         added = False
         for column in ("store_id", "replaces"):
             if column not in columns:
@@ -252,26 +242,17 @@ class SQLiteFlagStore(FlagStore):
         identity = self._identity(conn) if self._has_identity_columns(conn) else None
         if identity is not None and identity.store_id is not None:
             return
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        with _immediate(conn):
             self._add_identity_columns(conn)
             self._version(conn)  # no state row: not a store
             conn.execute(
                 "UPDATE strangler_state SET store_id = ? WHERE id = 1 AND store_id IS NULL",
                 (new_store_id(),),
             )
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
 
-    @staticmethod
-    def _has_identity_columns(conn: sqlite3.Connection) -> bool:
-        columns = {row[1] for row in conn.execute("PRAGMA table_info(strangler_state)")}
-        if not columns:
-            raise sqlite3.OperationalError("no such table: strangler_state")
-        return "store_id" in columns
+    @classmethod
+    def _has_identity_columns(cls, conn: sqlite3.Connection) -> bool:
+        return "store_id" in cls._state_columns(conn)
 
     def _identity(self, conn: sqlite3.Connection) -> StoreIdentity:
         row = conn.execute(
@@ -303,7 +284,7 @@ class SQLiteFlagStore(FlagStore):
             replaces=identity.replaces,
         )
 
-    def _set_flags(
+    def _change(
         self,
         conn: sqlite3.Connection,
         changes: list[FlagChange],
@@ -311,8 +292,7 @@ class SQLiteFlagStore(FlagStore):
         reason: str,
         expected_version: int | None,
     ) -> FlagTable:
-        conn.execute("BEGIN IMMEDIATE")  # take the write lock before reading the version
-        try:
+        with _immediate(conn):  # take the write lock before reading the version
             identity = self._identity(conn)
             version = identity.version
             if expected_version is not None and version != expected_version:
@@ -367,11 +347,6 @@ class SQLiteFlagStore(FlagStore):
                     ),
                 )
                 current[flag.route] = flag
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
         return FlagTable(new_version, current, identity.store_id, identity.replaces)
 
     @staticmethod
@@ -404,6 +379,24 @@ class SQLiteFlagStore(FlagStore):
             )
             for row in rows
         ]
+
+
+@contextlib.contextmanager
+def _immediate(conn: sqlite3.Connection) -> Iterator[None]:
+    """One write transaction: ``BEGIN IMMEDIATE`` (the write lock first), then ``COMMIT``.
+
+    A raise rolls back; so may the block itself (a change that finds nothing to change), after
+    which there is nothing left to commit.
+    """
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    if conn.in_transaction:
+        conn.execute("COMMIT")
 
 
 def _flag_from_row(row: Sequence[object]) -> RouteFlag:

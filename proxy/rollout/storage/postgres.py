@@ -8,7 +8,6 @@ the holder or on an expired lease.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 from collections.abc import AsyncIterator
@@ -16,7 +15,8 @@ from typing import Any
 
 import asyncpg
 
-from proxy.errors import StoreError, StoreUnavailable, VersionConflict
+from proxy.errors import VersionConflict
+from proxy.flags.stores.pgpool import close_pool, open_pool, pooled
 from proxy.rollout.storage.base import (
     UNCONDITIONAL,
     HistoryEntry,
@@ -56,16 +56,6 @@ CREATE TABLE IF NOT EXISTS strangler_worker_figures (
 );
 """
 
-_UNAVAILABLE = (
-    OSError,
-    TimeoutError,
-    asyncpg.PostgresConnectionError,
-    asyncpg.InterfaceError,
-    asyncpg.exceptions.OperatorInterventionError,
-    asyncpg.exceptions.InsufficientResourcesError,
-    asyncpg.exceptions.InternalClientError,
-)
-
 
 class PostgresRolloutStore(RolloutStore):
     """The rollout tables in a PostgreSQL database (the flag store's)."""
@@ -82,48 +72,37 @@ class PostgresRolloutStore(RolloutStore):
     async def open(self) -> None:
         if self._pool is not None:
             return
+        pool = await open_pool(
+            self.url,
+            owner=self,
+            max_size=self.max_connections,
+            seconds=self.timeout,
+            application_name="strangler-rollout",
+        )
         try:
-            pool = await asyncpg.create_pool(
-                self.url,
-                min_size=1,
-                max_size=self.max_connections,
-                timeout=self.timeout,
-                command_timeout=self.timeout,
-                server_settings={"application_name": "strangler-rollout"},
-            )
-            async with pool.acquire() as conn, conn.transaction():
+            async with (
+                pooled(pool, owner=self, seconds=self.timeout) as conn,
+                conn.transaction(),
+            ):
                 await conn.execute("SELECT pg_advisory_xact_lock($1)", _SCHEMA_LOCK_KEY)
                 await conn.execute(SCHEMA)
-        except _UNAVAILABLE as exc:
-            raise StoreUnavailable(f"{self!r} unreachable: {exc}") from exc
-        except asyncpg.PostgresError as exc:
-            raise StoreError(f"{self!r} failed: {exc}") from exc
+        except BaseException:
+            pool.terminate()  # no half-opened store: the next use opens it again
+            raise
         self._pool = pool
 
     async def close(self) -> None:
         pool, self._pool = self._pool, None
         if pool is not None:
-            try:
-                await asyncio.wait_for(pool.close(), self.timeout)
-            except (TimeoutError, *_UNAVAILABLE):
-                pool.terminate()
+            await close_pool(pool, self.timeout)
 
     @contextlib.asynccontextmanager
     async def _conn(self) -> AsyncIterator[Any]:
         if self._pool is None:
             await self.open()
         assert self._pool is not None
-        try:
-            async with self._pool.acquire(timeout=self.timeout) as conn:
-                try:
-                    yield conn
-                except _UNAVAILABLE:
-                    conn.terminate()
-                    raise
-        except _UNAVAILABLE as exc:
-            raise StoreUnavailable(f"{self!r} unreachable: {exc}") from exc
-        except asyncpg.PostgresError as exc:
-            raise StoreError(f"{self!r} failed: {exc}") from exc
+        async with pooled(self._pool, owner=self, seconds=self.timeout) as conn:
+            yield conn
 
     # plans --------------------------------------------------------------------------------------
     async def plans(self) -> list[PlanDocument]:
@@ -145,14 +124,7 @@ class PostgresRolloutStore(RolloutStore):
     ) -> int:
         text = json.dumps(body, separators=(",", ":"))
         async with self._conn() as conn, conn.transaction():
-            # Serialise writers of one route, including the first (no row yet to lock).
-            await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", route)
-            current = await conn.fetchval(
-                "SELECT revision FROM strangler_plans WHERE route = $1", route
-            )
-            current = int(current or 0)
-            if expected_revision != UNCONDITIONAL and current != expected_revision:
-                raise VersionConflict(expected_revision, current)
+            current = await _locked_revision(conn, route, expected_revision)
             await conn.execute(
                 "INSERT INTO strangler_plans (route, revision, body) VALUES ($1, $2, $3::jsonb)"
                 " ON CONFLICT (route) DO UPDATE SET revision = excluded.revision,"
@@ -165,12 +137,7 @@ class PostgresRolloutStore(RolloutStore):
 
     async def delete_plan(self, route: str, *, expected_revision: int = UNCONDITIONAL) -> bool:
         async with self._conn() as conn, conn.transaction():
-            await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", route)
-            current = await conn.fetchval(
-                "SELECT revision FROM strangler_plans WHERE route = $1", route
-            )
-            if expected_revision != UNCONDITIONAL and int(current or 0) != expected_revision:
-                raise VersionConflict(expected_revision, int(current or 0))
+            await _locked_revision(conn, route, expected_revision)
             status = await conn.execute("DELETE FROM strangler_plans WHERE route = $1", route)
         return bool(status != "DELETE 0")
 
@@ -272,3 +239,17 @@ class PostgresRolloutStore(RolloutStore):
             )
             rows = await conn.fetch("SELECT worker, body::text FROM strangler_worker_figures")
         return {r[0]: json.loads(r[1]) for r in rows}
+
+
+async def _locked_revision(conn: Any, route: str, expected_revision: int) -> int:
+    """Lock one route's plan for this transaction, read its revision (0: none) and check it.
+
+    An advisory lock, so writers of one route queue even for the first plan (no row to lock).
+    """
+    await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", route)
+    current = int(
+        await conn.fetchval("SELECT revision FROM strangler_plans WHERE route = $1", route) or 0
+    )
+    if expected_revision != UNCONDITIONAL and current != expected_revision:
+        raise VersionConflict(expected_revision, current)
+    return current

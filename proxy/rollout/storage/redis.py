@@ -29,6 +29,7 @@ from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from proxy.errors import StoreError, StoreUnavailable, VersionConflict
+from proxy.flags.stores.redis import redis_client
 from proxy.rollout.storage.base import (
     UNCONDITIONAL,
     HistoryEntry,
@@ -96,12 +97,11 @@ class RedisRolloutStore(RolloutStore):
 
     async def open(self) -> None:
         if self._client is None:
-            self._client = aioredis.Redis.from_url(
+            self._client = redis_client(
                 self.url,
-                decode_responses=True,
-                socket_timeout=self.socket_timeout,
-                socket_connect_timeout=self.socket_timeout,
-                client_name=f"{self.prefix}-rollout".replace(" ", "_"),
+                seconds=self.socket_timeout,
+                name=f"{self.prefix}-rollout".replace(" ", "_"),
+                fail_fast=False,
             )
 
     async def close(self) -> None:

@@ -140,13 +140,7 @@ class SQLiteRolloutStore(RolloutStore):
         text = json.dumps(body, separators=(",", ":"))
 
         def put(conn: sqlite3.Connection) -> int:
-            conn.execute("BEGIN IMMEDIATE")
-            row = conn.execute(
-                "SELECT revision FROM strangler_plans WHERE route = ?", (route,)
-            ).fetchone()
-            current = int(row[0]) if row else 0
-            if expected_revision != UNCONDITIONAL and current != expected_revision:
-                raise VersionConflict(expected_revision, current)
+            current, _ = _locked_revision(conn, route, expected_revision)
             conn.execute(
                 "INSERT INTO strangler_plans (route, revision, body) VALUES (?, ?, ?)"
                 " ON CONFLICT (route) DO UPDATE SET revision = excluded.revision,"
@@ -160,16 +154,10 @@ class SQLiteRolloutStore(RolloutStore):
 
     async def delete_plan(self, route: str, *, expected_revision: int = UNCONDITIONAL) -> bool:
         def delete(conn: sqlite3.Connection) -> bool:
-            conn.execute("BEGIN IMMEDIATE")
-            row = conn.execute(
-                "SELECT revision FROM strangler_plans WHERE route = ?", (route,)
-            ).fetchone()
-            current = int(row[0]) if row else 0
-            if expected_revision != UNCONDITIONAL and current != expected_revision:
-                raise VersionConflict(expected_revision, current)
+            _, exists = _locked_revision(conn, route, expected_revision)
             conn.execute("DELETE FROM strangler_plans WHERE route = ?", (route,))
             conn.execute("COMMIT")
-            return row is not None
+            return exists
 
         return await self._run(delete)
 
@@ -274,3 +262,19 @@ class SQLiteRolloutStore(RolloutStore):
             return conn.execute("SELECT worker, body FROM strangler_worker_figures").fetchall()
 
         return {row[0]: json.loads(row[1]) for row in await self._run(read)}
+
+
+def _locked_revision(
+    conn: sqlite3.Connection, route: str, expected_revision: int
+) -> tuple[int, bool]:
+    """Take the write lock, read a plan's revision (0: none) and check the expected one.
+
+    Returns the revision and whether the plan exists; the caller writes and commits (``_call``
+    rolls back on a raise).
+    """
+    conn.execute("BEGIN IMMEDIATE")
+    row = conn.execute("SELECT revision FROM strangler_plans WHERE route = ?", (route,)).fetchone()
+    current = int(row[0]) if row else 0
+    if expected_revision != UNCONDITIONAL and current != expected_revision:
+        raise VersionConflict(expected_revision, current)
+    return current, row is not None

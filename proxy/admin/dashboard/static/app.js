@@ -12,23 +12,35 @@
   const POLL_MS = 2000;
   const EVENTS_LIMIT = 25;
   const MISMATCHES_LIMIT = 10;
-  const MODES = ["legacy", "new", "canary", "shadow", "shadow-new"];
-  const MODE_HINTS = {
-    legacy: "Only the legacy app answers.",
-    new: "Only the new app answers.",
-    canary: "A sticky share of users goes to the new app; the rest stay on legacy.",
-    shadow: "Legacy answers; the new app runs too and its answer is compared.",
-    "shadow-new": "The new app answers; legacy runs too and its answer is compared.",
-  };
   const TOKEN_KEY = "strangler.token";
   const REFRESH_KEY = "strangler.refresh";
   const USER_KEY = "strangler.user";
 
-  // The page lives at <prefix>/_strangler/; the admin API is beside it and the login one level up.
+  // The page lives at <prefix>/_strangler/; the admin API is beside it. Where to sign in and the
+  // modes come from the proxy (dashboard.json): the composition module knows the apps' sign-in
+  // endpoints, and the modes are the proxy's Mode enum, never copied here.
   const ADMIN_BASE = new URL("./", window.location.href);
-  const LOGIN_URL = new URL("../api/v1/auth/login", ADMIN_BASE);
-  const LOGOUT_URL = new URL("../api/v1/auth/logout", ADMIN_BASE);
-  const REFRESH_URL = new URL("../api/v1/auth/refresh", ADMIN_BASE);
+  const PROXY_ROOT = new URL("../", ADMIN_BASE);
+  let MODES = [];
+  let MODE_HINTS = {};
+  let SIGN_IN = null; // {login, logout, refresh} as URLs, or null: this proxy offers no sign-in
+
+  async function loadConfig() {
+    const response = await fetch(new URL("dashboard.json", ADMIN_BASE), {
+      headers: { Accept: "application/json" },
+      credentials: "omit",
+      cache: "no-store",
+    });
+    if (!response.ok) throw new Error(`dashboard.json: HTTP ${response.status}`);
+    const config = await response.json();
+    MODES = config.modes.map((item) => item.mode);
+    MODE_HINTS = Object.fromEntries(config.modes.map((item) => [item.mode, item.hint]));
+    const onProxy = (path) => new URL(path.replace(/^\/+/, ""), PROXY_ROOT);
+    const s = config.sign_in;
+    SIGN_IN = s && { login: onProxy(s.login), logout: onProxy(s.logout), refresh: onProxy(s.refresh) };
+    $("filter-mode").append(...MODES.map((mode) => el("option", { value: mode }, mode)));
+    return config;
+  }
 
   const $ = (id) => document.getElementById(id);
 
@@ -126,9 +138,9 @@
    */
   function renew() {
     const refreshToken = window.sessionStorage.getItem(REFRESH_KEY);
-    if (!refreshToken) return Promise.resolve(false);
+    if (!refreshToken || !SIGN_IN) return Promise.resolve(false);
     if (!state.renewing) {
-      state.renewing = fetch(REFRESH_URL, {
+      state.renewing = fetch(SIGN_IN.refresh, {
         method: "POST",
         headers: { "Content-Type": "application/json", Accept: "application/json" },
         body: JSON.stringify({ refresh_token: refreshToken }),
@@ -230,7 +242,8 @@
 
   function revoke(current) {
     // Revoke the token server-side; signing out locally must not wait on or fail with it.
-    fetch(LOGOUT_URL, {
+    if (!SIGN_IN) return;
+    fetch(SIGN_IN.logout, {
       method: "POST",
       headers: { Authorization: `Bearer ${current}` },
       credentials: "omit",
@@ -275,7 +288,12 @@
     submit.disabled = true;
     setText($("signin-error"), "");
     try {
-      const response = await fetch(LOGIN_URL, {
+      await CONFIG;
+      if (!SIGN_IN) {
+        setText($("signin-error"), "This proxy offers no sign-in: its composition names none.");
+        return;
+      }
+      const response = await fetch(SIGN_IN.login, {
         method: "POST",
         headers: { "Content-Type": "application/json", Accept: "application/json" },
         body: JSON.stringify({ username, password }),
@@ -303,6 +321,7 @@
   /** Load the dashboard with the stored token; the admin API decides who may see it. */
   async function enter() {
     try {
+      await CONFIG;
       await refresh({ throwAuth: true });
     } catch (error) {
       if (handleAuthFailure(error)) return;
@@ -1083,6 +1102,7 @@
     $("kill-cancel").addEventListener("click", () => $("kill-dialog").close());
     $("kill-dialog").addEventListener("close", () => $("kill-open").focus());
 
+    CONFIG.catch(() => setText($("signin-error"), "The proxy's dashboard.json could not be read."));
     if (token()) {
       enter();
     } else {
@@ -1091,5 +1111,6 @@
     }
   }
 
+  const CONFIG = loadConfig(); // read once, before anything that signs in or renders modes
   wire();
 })();

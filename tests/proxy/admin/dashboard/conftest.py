@@ -10,6 +10,7 @@ own browser downloads are never used.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -90,9 +91,9 @@ class ProxyServer:
         return seen
 
 
-def _login(base_url: str, username: str) -> str:
+def _login(base_url: str, username: str, login_path: str = "/api/v1/auth/login") -> str:
     response = httpx.post(
-        f"{base_url}/api/v1/auth/login",
+        f"{base_url}{login_path}",
         json={"username": username, "password": PASSWORDS[username]},
         timeout=30,
     )
@@ -116,21 +117,31 @@ def _wait_until_serving(process: subprocess.Popen[bytes], base_url: str, log: Pa
 
 
 @pytest.fixture(scope="package")
-def proxy_server(
-    tmp_path_factory: pytest.TempPathFactory, tws_sim_process: TwsSim
-) -> Iterator[ProxyServer]:
-    """Serve the Resync proxy under a real uvicorn on loopback, over a seeded SQLite file."""
-    workdir = tmp_path_factory.mktemp("dashboard-proxy")
-    database_url = f"sqlite:///{workdir / 'resync.db'}"
+def resync_database(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """One seeded Resync database (SQLite file) for every proxy the package serves."""
+    database_url = f"sqlite:///{tmp_path_factory.mktemp('dashboard-db') / 'resync.db'}"
     migrations.upgrade(database_url)
     migrations.seed(database_url, environment="test")
+    return database_url
+
+
+@contextlib.contextmanager
+def serve_proxy(
+    workdir: Path,
+    database_url: str,
+    tws_sim: TwsSim,
+    *,
+    factory: str = PROXY_FACTORY,
+    login_path: str = "/api/v1/auth/login",
+) -> Iterator[ProxyServer]:
+    """Serve a proxy factory under a real uvicorn on loopback, with its own flag store."""
     port = free_port()
     env = {
         **os.environ,
         "RESYNC_ENV": "test",
         "RESYNC_SECRET_KEY": SECRET,
         "RESYNC_DATABASE_URL": database_url,
-        "RESYNC_TWS_URL": tws_sim_process.twsd_url,
+        "RESYNC_TWS_URL": tws_sim.twsd_url,
         "RESYNC_LOG_LEVEL": "WARNING",
         "STRANGLER_FLAG_STORE_URL": f"sqlite:///{workdir / 'flags.db'}",
         "STRANGLER_MISMATCH_DB": str(workdir / "mismatches.db"),
@@ -146,7 +157,7 @@ def proxy_server(
                 "-m",
                 "uvicorn",
                 "--factory",
-                PROXY_FACTORY,
+                factory,
                 "--host",
                 "127.0.0.1",
                 "--port",
@@ -161,7 +172,7 @@ def proxy_server(
     base_url = f"http://127.0.0.1:{port}"
     try:
         _wait_until_serving(process, base_url, log)
-        tokens = {role: _login(base_url, role) for role in PASSWORDS}
+        tokens = {role: _login(base_url, role, login_path) for role in PASSWORDS}
         yield ProxyServer(base_url=base_url, tokens=tokens)
     finally:
         process.terminate()
@@ -170,6 +181,16 @@ def proxy_server(
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(timeout=5)
+
+
+@pytest.fixture(scope="package")
+def proxy_server(
+    tmp_path_factory: pytest.TempPathFactory, resync_database: str, tws_sim_process: TwsSim
+) -> Iterator[ProxyServer]:
+    """Serve the Resync proxy under a real uvicorn on loopback, over a seeded SQLite file."""
+    workdir = tmp_path_factory.mktemp("dashboard-proxy")
+    with serve_proxy(workdir, resync_database, tws_sim_process) as server:
+        yield server
 
 
 @pytest.fixture
