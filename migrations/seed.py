@@ -2,6 +2,9 @@
 
 Idempotent: a second run adds only what is missing, so ``make run`` can call it every time.
 Production (``RESYNC_ENV=production``) gets the agents and runbooks but no demo users.
+
+argon2 is imported only when demo users are hashed: the FastAPI app imports this package (for
+:func:`migrations.chunking.chunk_text`) and should not carry the hasher for it.
 """
 
 from __future__ import annotations
@@ -14,7 +17,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from argon2 import PasswordHasher
 from sqlalchemy import DateTime, column, create_engine, insert, pool, table, text
 
 from migrations.chunking import chunk_text
@@ -146,6 +148,8 @@ def seed(url: str | None = None, *, environment: str | None = None) -> SeedRepor
     try:
         with engine.begin() as conn:
             if environment != "production":
+                from argon2 import PasswordHasher
+
                 hasher = PasswordHasher()
                 for username, (role, env_var, default) in DEMO_PASSWORDS.items():
                     exists = conn.execute(

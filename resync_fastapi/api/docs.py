@@ -15,7 +15,7 @@ Routes (all outside the OpenAPI document, all new side only):
 from __future__ import annotations
 
 import html
-from importlib.resources import files
+from importlib.util import find_spec
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -32,7 +32,18 @@ __all__ = [
 ]
 
 ASSETS_PATH = "/docs/assets"
-_VENDOR = Path(str(files("fastapi_offline") / "static"))
+
+
+def _vendor_static() -> Path:
+    # The wheel's static/ folder, found without importing fastapi_offline (nothing of its code
+    # is used) nor importlib.resources: building the app loads neither.
+    spec = find_spec("fastapi_offline")
+    if spec is None or spec.origin is None:
+        raise RuntimeError("fastapi-offline is not installed (requirements.lock pins it)")
+    return Path(spec.origin).parent / "static"
+
+
+_VENDOR = _vendor_static()
 _OWN = Path(__file__).resolve().parent / "docs_static"
 _ASSETS: dict[str, tuple[Path, str]] = {
     "swagger-ui-bundle.js": (_VENDOR / "swagger-ui-bundle.js", "text/javascript"),

@@ -5,6 +5,9 @@ pass), carry ``iss``/``aud``/``sub``/``role``/``typ``/``jti``/``sid``/``iat``/``
 of leeway. Revocation and the user's current role are checked against the shared database by the
 caller; this module only does the cryptography. Argon2 is deliberately slow, so verification
 runs in a worker thread and never blocks the event loop.
+
+argon2-cffi (and its cffi bindings, about 1.5 MiB resident) is imported on the first hash or
+verification, not when the app is built: a server that only checks bearer tokens never loads it.
 """
 
 from __future__ import annotations
@@ -14,14 +17,15 @@ import uuid
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import anyio.to_thread
 import jwt
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
 
 from resync_fastapi.core.exceptions import InvalidToken
+
+if TYPE_CHECKING:
+    from argon2 import PasswordHasher
 
 __all__ = [
     "ACCESS_TOKEN_SECONDS",
@@ -42,13 +46,19 @@ REFRESH_TOKEN_SECONDS = 7 * 24 * 3600
 _REQUIRED_CLAIMS = ["iss", "aud", "sub", "role", "typ", "jti", "sid", "iat", "exp"]
 MAX_CLAIM_LENGTH = 64
 
-_hasher = PasswordHasher()
+
+@functools.cache
+def _hasher() -> PasswordHasher:
+    """The one argon2id hasher (argon2-cffi's defaults), imported and built on first use."""
+    from argon2 import PasswordHasher
+
+    return PasswordHasher()
 
 
 @functools.cache
 def _dummy_hash() -> str:
     # Verified when the username is unknown, so a miss costs as much time as a wrong password.
-    return _hasher.hash("resync-timing-equaliser")
+    return _hasher().hash("resync-timing-equaliser")
 
 
 TokenType = Literal["access", "refresh"]
@@ -57,13 +67,19 @@ _LIFETIMES: dict[str, int] = {"access": ACCESS_TOKEN_SECONDS, "refresh": REFRESH
 
 async def hash_password(password: str) -> str:
     """Return the argon2id hash of ``password`` (computed off the event loop)."""
-    return await anyio.to_thread.run_sync(_hasher.hash, password)
+    return await anyio.to_thread.run_sync(_hash, password)
+
+
+def _hash(password: str) -> str:
+    return _hasher().hash(password)
 
 
 def _verify(password_hash: str | None, password: str) -> bool:
+    from argon2.exceptions import InvalidHashError, VerificationError
+
     try:
         return (
-            _hasher.verify(password_hash or _dummy_hash(), password) and password_hash is not None
+            _hasher().verify(password_hash or _dummy_hash(), password) and password_hash is not None
         )
     except (VerificationError, InvalidHashError):
         return False
