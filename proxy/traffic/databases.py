@@ -26,6 +26,7 @@ import sqlalchemy as sa
 
 import migrations
 from migrations.database import sync_engine_url
+from proxy.clock import format_utc
 from proxy.shadow.differ import Comparison, compare_json
 from proxy.shadow.rules import RuleSet
 
@@ -203,9 +204,7 @@ def _normalise(table: str, row: dict[str, Any]) -> dict[str, Any]:
             micro = int((fraction or "0").ljust(6, "0"))
             value = f"{day}T{clock}Z" + (f" (+{micro} us)" if micro else "")
         elif isinstance(value, datetime):
-            value = value.strftime("%Y-%m-%dT%H:%M:%SZ") + (
-                f" (+{value.microsecond} us)" if value.microsecond else ""
-            )
+            value = format_utc(value) + (f" (+{value.microsecond} us)" if value.microsecond else "")
         elif column == "password_hash" and isinstance(value, str):
             value = "<argon2id>" if value.startswith("$argon2id$") else value
         elif isinstance(value, str) and _HEX32.match(value) and table == "revoked_tokens":

@@ -31,11 +31,11 @@ import functools
 import hashlib
 import json
 import re
-import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, NamedTuple
 from urllib.parse import parse_qsl
 
+from proxy.clock import format_epoch_ms
 from proxy.shadow.capture import CapturedResponse
 from proxy.shadow.redaction import (
     REDACTED,
@@ -401,19 +401,6 @@ def _auth(value: str | None, role_of: Callable[[str], str | None]) -> dict[str, 
     return {"kind": AUTH_ROLE, "role": str(role)}
 
 
-_second: tuple[int, str] = (-1, "")  # the last whole second formatted (records come in order)
-
-
-def _at(seconds: float) -> str:
-    global _second
-    whole = int(seconds)
-    known, text = _second
-    if known != whole:
-        text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole))
-        _second = (whole, text)
-    return f"{text}.{int(seconds % 1 * 1000):03d}Z"
-
-
 def build_capture(exchange: Exchange, role_of: Callable[[str], str | None]) -> dict[str, Any]:
     """Return the redacted, JSON-ready capture record of one exchange."""
     request_headers, content_type, authorization = _clean_headers(exchange.headers)
@@ -434,7 +421,7 @@ def _build(
     truncated = response.truncated or len(response.body) > limit
     answer, answer_redacted = redact_body(answer_type, answer)
     return {
-        "at": _at(exchange.at),
+        "at": format_epoch_ms(exchange.at),
         "route": exchange.route,
         "side": exchange.side,
         "auth": auth,
@@ -558,7 +545,7 @@ def _unchanged(raw: Sequence[tuple[bytes, bytes]], clean: list[list[str]]) -> bo
 def rebuild(part_text: str, extra: str, at: float) -> dict[str, Any]:
     """Return the record a part, a row's ``extra`` and its time stand for (the store's reader)."""
     part = json.loads(part_text)
-    record: dict[str, Any] = {"at": _at(at), **part}
+    record: dict[str, Any] = {"at": format_epoch_ms(at), **part}
     for where, index, value in json.loads(extra):
         side = record.get("request" if where == 0 else "response")
         if isinstance(side, dict) and isinstance(side.get("headers"), list):

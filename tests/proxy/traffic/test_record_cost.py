@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import random
-import time
 from pathlib import Path
 
 import pytest
@@ -173,11 +172,3 @@ def test_a_recorded_shape_skips_the_walk_only_when_no_key_can_be_secret(tmp_path
         assert store.list()[0]["response"]["body"]["value"] == AGENTS.decode()
     finally:
         store.close()
-
-
-def test_the_time_is_formatted_per_record() -> None:
-    now = time.time()
-    assert records._at(1796230866.25) == "2026-12-02T17:01:06.250Z"
-    assert records._at(1796230866.999) == "2026-12-02T17:01:06.999Z"
-    assert records._at(1796230867.0) == "2026-12-02T17:01:07.000Z"
-    assert records._at(now)[:19] == time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now))
