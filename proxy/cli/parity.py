@@ -23,18 +23,17 @@ from typing import Any
 
 import httpx
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from proxy.progress import comparison_progress
 from proxy.shadow.capture import CapturedResponse
 from proxy.shadow.comparator import Comparator, format_diff
 from proxy.shadow.differ import Comparison
+from proxy.shadow.names import exit_code
 from proxy.shadow.redaction import redact_text
 from proxy.shadow.rules import load_rules
 
 __all__ = ["LiveParityReport", "LiveResult", "live_scenarios", "main", "run_live_parity"]
-
-EXIT_MATCH, EXIT_MISMATCH, EXIT_ERROR = 0, 1, 2
 
 
 @dataclass
@@ -83,9 +82,7 @@ class LiveParityReport:
     @property
     def exit_code(self) -> int:
         """0 when everything matched, 1 on a mismatch, 2 when a request failed."""
-        if self.count("error"):
-            return EXIT_ERROR
-        return EXIT_MISMATCH if self.count("mismatch") else EXIT_MATCH
+        return exit_code(errors=self.count("error"), mismatches=self.count("mismatch"))
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-ready form."""
@@ -155,15 +152,7 @@ def run_live_parity(
     )
     report = LiveParityReport(legacy_url, new_url)
     started = time.monotonic()
-    progress = Progress(
-        TextColumn("[bold]parity[/bold]"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[current]}"),
-        TimeElapsedColumn(),
-        console=console,
-        transient=True,
-    )
+    progress = comparison_progress("parity", console)
     with httpx.Client(timeout=timeout, follow_redirects=False) as client, progress:
         task = progress.add_task("parity", total=len(chosen), current="")
         for scenario in chosen:

@@ -174,9 +174,9 @@ async def _open_target(args: argparse.Namespace) -> Any:
 
 def _replay(args: argparse.Namespace) -> int:
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from proxy.errors import RulesError
+    from proxy.progress import comparison_progress
     from proxy.shadow.comparator import Comparator
     from proxy.shadow.rules import load_rules
     from proxy.traffic.replay import ReplayResult, print_report, replay
@@ -191,15 +191,7 @@ def _replay(args: argparse.Namespace) -> int:
         total = store.count(args.route)
         if args.limit is not None:
             total = min(total, args.limit)
-        progress = Progress(
-            TextColumn("[bold]replay[/bold]"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("{task.fields[current]}"),
-            TimeElapsedColumn(),
-            console=console,
-            transient=True,
-        )
+        progress = comparison_progress("replay", console)
 
         async def run() -> Any:
             target = await _open_target(args)

@@ -22,6 +22,7 @@ from typing import Any
 from proxy.shadow.capture import CapturedResponse
 from proxy.shadow.comparator import Comparator, format_diff
 from proxy.shadow.differ import Comparison
+from proxy.shadow.names import EXIT_ERROR, EXIT_MATCH, EXIT_MISMATCH, exit_code
 from proxy.shadow.redaction import redact_text
 from proxy.traffic.requests import ReplayRequest
 from proxy.traffic.targets import WRITES_SKIP, ReplayTarget
@@ -36,7 +37,6 @@ __all__ = [
     "replay",
 ]
 
-EXIT_MATCH, EXIT_MISMATCH, EXIT_ERROR = 0, 1, 2
 RESULTS = ("match", "mismatch", "error", "skipped")
 
 
@@ -113,9 +113,7 @@ class ReplayReport:
     @property
     def exit_code(self) -> int:
         """0 when everything replayed matched, 1 on a mismatch, 2 when a side failed."""
-        if self.count("error"):
-            return EXIT_ERROR
-        return EXIT_MISMATCH if self.count("mismatch") else EXIT_MATCH
+        return exit_code(errors=self.count("error"), mismatches=self.count("mismatch"))
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-ready form."""
