@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import tomllib
-from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -22,7 +21,7 @@ from proxy.flags.flagfile import (
 from proxy.flags.stores import FlagStore, SQLiteFlagStore
 from proxy.inventory import Inventory
 from proxy.modes import FlagChange, FlagTable, Mode, RouteFlag
-from tests.proxy.flag_store_backends import BACKENDS, Backend, open_backend, postgres_database
+from tests.proxy.flag_store_backends import Backend
 
 pytestmark = pytest.mark.anyio
 
@@ -57,22 +56,6 @@ CONTRACT_ROUTES = {
     "GET /health/live",
     "GET /health/ready",
 }
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture(scope="module")
-def postgres_flag_database(request: pytest.FixtureRequest) -> Iterator[str | None]:
-    yield from postgres_database(request)
-
-
-@pytest.fixture(params=BACKENDS)
-async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Backend]:
-    async with open_backend(request, tmp_path) as opened:
-        yield opened
 
 
 def write(tmp_path: Path, text: str) -> Path:

@@ -11,8 +11,7 @@ reads the store instance really serves.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
-from pathlib import Path
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 import pytest
@@ -22,11 +21,8 @@ from proxy.flags.stores import FlagStore
 from proxy.flags.watcher import FlagWatcher
 from proxy.modes import FlagChange, FlagTable, Mode
 from tests.proxy.flag_store_backends import (
-    BACKENDS,
     Backend,
     eventually,
-    open_backend,
-    postgres_database,
 )
 
 pytestmark = pytest.mark.anyio
@@ -36,22 +32,6 @@ AGENT = "GET /api/v1/agents/{agent_id}"
 # would read twice as often as one.
 INTERVAL, MAX_BACKOFF = 0.1, 0.4
 QUIET_SECONDS = 1.5
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture(scope="module")
-def postgres_flag_database(request: pytest.FixtureRequest) -> Iterator[str | None]:
-    yield from postgres_database(request)
-
-
-@pytest.fixture(params=BACKENDS)
-async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Backend]:
-    async with open_backend(request, tmp_path) as opened:
-        yield opened
 
 
 class Reads:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -20,11 +19,9 @@ from proxy.flags.stores import (
 )
 from proxy.modes import FlagChange, FlagTable, Mode
 from tests.proxy.flag_store_backends import (
-    BACKENDS,
     Backend,
     eventually,
     open_backend,
-    postgres_database,
 )
 from tests.services import free_port
 
@@ -33,22 +30,6 @@ pytestmark = pytest.mark.anyio
 AGENTS = "GET /api/v1/agents"
 AGENT = "GET /api/v1/agents/{agent_id}"
 CHAT = "POST /api/v1/chat"
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture(scope="module")
-def postgres_flag_database(request: pytest.FixtureRequest) -> Iterator[str | None]:
-    yield from postgres_database(request)
-
-
-@pytest.fixture(params=BACKENDS)
-async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Backend]:
-    async with open_backend(request, tmp_path) as opened:
-        yield opened
 
 
 @pytest.fixture

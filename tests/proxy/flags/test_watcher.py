@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -15,11 +15,9 @@ from proxy.flags.stores import FlagStore, RedisFlagStore, SQLiteFlagStore
 from proxy.flags.watcher import FlagWatcher
 from proxy.modes import FlagChange, FlagTable, Mode
 from tests.proxy.flag_store_backends import (
-    BACKENDS,
     Backend,
     eventually,
     open_backend,
-    postgres_database,
 )
 
 pytestmark = pytest.mark.anyio
@@ -29,22 +27,6 @@ AGENT = "GET /api/v1/agents/{agent_id}"
 
 # Short intervals keep the tests quick; the watcher's behaviour does not depend on them.
 CHECK_INTERVAL, MAX_BACKOFF = 0.05, 0.2
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture(scope="module")
-def postgres_flag_database(request: pytest.FixtureRequest) -> Iterator[str | None]:
-    yield from postgres_database(request)
-
-
-@pytest.fixture(params=BACKENDS)
-async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Backend]:
-    async with open_backend(request, tmp_path) as opened:
-        yield opened
 
 
 class Recorder:
