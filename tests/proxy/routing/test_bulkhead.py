@@ -170,7 +170,12 @@ def test_the_new_side_takes_the_same_limits(tmp_path: Path) -> None:
             refused = http.get("/hold")  # the route's one place is taken, and nobody may wait
             other = http.get("/new-only")  # no limit of its own, and none by default on new
             hold.set()
-            answered, after = first.result(), http.get("/hold")
+            answered = first.result()
+            # The client can hold the whole answer before the server's finally frees the place.
+            compartment = proxy.bulkheads.compartment("new", "GET /hold")
+            assert compartment is not None
+            assert _wait_until(lambda: compartment.in_flight == 0)
+            after = http.get("/hold")
             metrics = http.get("/metrics").text
     finally:
         hold.set()
