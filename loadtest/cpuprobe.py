@@ -25,14 +25,13 @@ import argparse
 import re
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from loadtest.servers import REPO_ROOT, Server, pinned, server_command, server_environment
+from loadtest.servers import Server, pinned, server_command, server_environment
 from loadtest.usage import MIB, tree_cpu_seconds, tree_rss
 
 __all__ = ["ProbeResult", "main", "parse_wrk", "probe"]
@@ -103,33 +102,6 @@ def _mint_tokens(count: int) -> list[str]:
     return [mint_access_token(DEV_SECRET, "operator", "operator") for _ in range(count)]
 
 
-def _start_simulator(
-    latency_ms: int, core: int | None, log: Path
-) -> tuple[subprocess.Popen[bytes], str]:
-    import httpx
-
-    from loadtest.fixtures import free_port
-
-    port = free_port()
-    command = [sys.executable, "-m", "tws_sim", "--host", "127.0.0.1", "--port", str(port)]
-    command += ["--latency-ms", str(latency_ms)]
-    with log.open("ab") as out:
-        process = subprocess.Popen(
-            pinned(command, core), cwd=REPO_ROOT, stdout=out, stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{base}/_control/health", timeout=1).status_code == 200:
-                return process, base
-        except httpx.TransportError:
-            time.sleep(0.1)
-    process.kill()
-    raise RuntimeError("tws_sim did not answer within 30 s")
-
-
 def _wrk(
     url: str, token: str, *, seconds: int, connections: int, core: int | None, script: Path
 ) -> str:
@@ -157,7 +129,7 @@ def probe(
 ) -> list[ProbeResult]:
     """Run the probe; return every measured run (rounds interleave the systems)."""
     import migrations
-    from loadtest.fixtures import free_port
+    from loadtest.fixtures import free_port, launch_simulator
 
     work.mkdir(parents=True, exist_ok=True)
     template = work / "template.db"
@@ -166,7 +138,7 @@ def probe(
     script = work / "probe.lua"
     script.write_text(WRK_SCRIPT, encoding="utf-8")
     token = _mint_tokens(1)[0]
-    simulator, tws = _start_simulator(latency_ms, client_core, work / "tws_sim.log")
+    simulator, tws = launch_simulator(latency_ms, client_core, work / "tws_sim.log")
     results: list[ProbeResult] = []
     try:
         for number in range(1, rounds + 1):

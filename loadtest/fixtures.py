@@ -41,6 +41,7 @@ __all__ = [
     "create_bench_users",
     "free_port",
     "issue_tokens",
+    "launch_simulator",
     "pin_self",
     "report_folder",
     "seed_template",
@@ -92,13 +93,20 @@ def copy_database(template: Path, target: Path) -> str:
 
 def start_simulator(settings: BenchSettings, log_path: Path) -> tuple[subprocess.Popen[bytes], str]:
     """Start ``python -m tws_sim`` at the chosen latency on the client core; return it, its URL."""
+    return launch_simulator(settings.latency_ms, settings.client_core, log_path)
+
+
+def launch_simulator(
+    latency_ms: int, core: int | None, log_path: Path
+) -> tuple[subprocess.Popen[bytes], str]:
+    """Start ``python -m tws_sim`` at ``latency_ms`` pinned to ``core``; return it, its URL."""
     port = free_port()
     command = [sys.executable, "-m", "tws_sim", "--host", "127.0.0.1", "--port", str(port)]
-    command += ["--latency-ms", str(settings.latency_ms)]
+    command += ["--latency-ms", str(latency_ms)]
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("ab") as log:
         process = subprocess.Popen(
-            pinned(command, settings.client_core),
+            pinned(command, core),
             cwd=REPO_ROOT,
             stdout=log,
             stderr=subprocess.STDOUT,
