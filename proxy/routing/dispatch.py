@@ -211,13 +211,15 @@ class Dispatcher:
             shadow_scope = dict(scope)
             shadow_scope["headers"] = list(scope["headers"])
             body, complete, replay = await _buffer_body(receive, self.shadow_body_limit)
-            status, captured = await self._serve_teed(
+            status, recorder = await self._serve_teed(
                 scope, replay, send, entry, side, self.shadow_body_limit
             )
+            captured = recorder.captured()
             if capture is not None and captured is not None and entry.key is not None:
                 self._offer_capture(
-                    entry.key, side, shadow_scope, body, complete, captured, capture
-                )
+                    entry.key, side, shadow_scope, shadow_scope["headers"], body, complete,
+                    captured, capture,
+                )  # fmt: skip
             if not complete or captured is None or entry.key is None:
                 self.metrics.record_shadow(entry.label, DROPPED)
                 return status
@@ -246,20 +248,24 @@ class Dispatcher:
     async def _captured(
         self, scope: Scope, receive: Receive, send: Send, entry: RouteEntry, side: str, capture: Any
     ) -> int:
-        """Serve from the primary with a tee bounded by the route's capture limit; queue a copy."""
+        """Serve from the primary with a tee bounded by the route's capture limit; queue a copy.
+
+        The request path keeps references only (the header list copied as shadow copies it,
+        the body as read, the tee's recorder); the capture writer builds the response's copy
+        (``ResponseRecorder.captured``) and everything else off the event loop.
+        """
         headers = list(scope["headers"])
         body, complete, replay = await _buffer_body(receive, capture.body_limit)
-        status, captured = await self._serve_teed(
+        status, recorder = await self._serve_teed(
             scope, replay, send, entry, side, capture.body_limit
         )
-        if captured is not None and entry.key is not None:
-            scope_copy = {**scope, "headers": headers}
-            self._offer_capture(entry.key, side, scope_copy, body, complete, captured, capture)
+        if recorder.started and entry.key is not None:
+            self._offer_capture(entry.key, side, scope, headers, body, complete, recorder, capture)
         return status
 
     async def _serve_teed(
         self, scope: Scope, replay: Receive, send: Send, entry: RouteEntry, side: str, limit: int
-    ) -> tuple[int, Any]:
+    ) -> tuple[int, ResponseRecorder]:
         """Serve from ``side`` while keeping a copy of the response up to ``limit`` bytes."""
         recorder = ResponseRecorder(limit)
         extra = entry.headers[side]
@@ -279,13 +285,14 @@ class Dispatcher:
         except BaseException:
             status = status or 500
             raise
-        return status, recorder.captured()
+        return status, recorder
 
     def _offer_capture(
         self,
         route: str,
         side: str,
         scope: Scope,
+        headers: Any,
         body: bytes,
         complete: bool,
         response: Any,
@@ -295,9 +302,7 @@ class Dispatcher:
         if not complete or len(body) > capture.body_limit:
             self.capture.count(route, "oversize")
             return
-        self.capture.submit(
-            route, side, scope, scope["headers"], body, response, capture.body_limit
-        )
+        self.capture.submit(route, side, scope, headers, body, response, capture.body_limit)
 
     async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = self._clock()
@@ -358,12 +363,24 @@ async def _buffer_body(receive: Receive, limit: int) -> tuple[bytes, bool, Recei
     limit (or the client left), in which case ``replay`` hands the primary what was read and then
     continues from the real ``receive``.
     """
+    message = await receive()
+    if message["type"] == "http.request" and not message.get("more_body", False):
+        # The whole body in one message (every GET): hand that message on as it came.
+        first: Message | None = message
+
+        async def replay_one() -> Message:
+            nonlocal first
+            if first is not None:
+                given, first = first, None
+                return given
+            return await receive()
+
+        return message.get("body", b""), True, replay_one
     chunks: list[bytes] = []
     size = 0
     complete = False
     pending: list[Message] = []
     while True:
-        message = await receive()
         if message["type"] != "http.request":
             pending.append(message)
             break
@@ -375,6 +392,7 @@ async def _buffer_body(receive: Receive, limit: int) -> tuple[bytes, bool, Recei
             break
         if size > limit:
             break
+        message = await receive()
     body = b"".join(chunks)
     more = not complete and not pending
     queued: list[Message] = [{"type": "http.request", "body": body, "more_body": more}, *pending]

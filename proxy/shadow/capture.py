@@ -9,9 +9,9 @@ or upload can never make the proxy hold an unbounded amount of memory per reques
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from proxy.types import ASGIApp, Message, Scope, Send
 
@@ -19,6 +19,7 @@ __all__ = [
     "DEFAULT_BODY_LIMIT",
     "CapturedResponse",
     "ResponseRecorder",
+    "TeedResponse",
     "call_asgi",
     "header_value",
 ]
@@ -58,6 +59,15 @@ class CapturedResponse:
         )
 
 
+class TeedResponse(NamedTuple):
+    """A response as the tee kept it, uncopied: header pairs as sent (names not lower-cased)."""
+
+    status: int
+    headers: Sequence[tuple[bytes, bytes]]
+    body: bytes
+    truncated: bool
+
+
 def header_value(headers: Iterable[tuple[bytes, bytes]], name: str) -> str | None:
     """Return the value of header ``name`` in a raw ASGI header list, or None."""
     wanted = name.lower().encode("latin-1")
@@ -73,6 +83,10 @@ class ResponseRecorder:
         recorder = ResponseRecorder(limit=settings.shadow_body_limit)
         await app(scope, receive, recorder.wrap(send))
         captured = recorder.captured()   # None if the app never started a response
+
+    ``record`` only keeps references (the start's header pairs as a tuple, body chunks as
+    sent); ``captured`` builds the copy (lower-cased names, one joined body), so traffic
+    capture can hand the recorder itself to its writer thread and build the copy there.
     """
 
     __slots__ = ("_chunks", "_complete", "_headers", "_kept", "_limit", "_status", "_truncated")
@@ -80,11 +94,16 @@ class ResponseRecorder:
     def __init__(self, limit: int = DEFAULT_BODY_LIMIT) -> None:
         self._limit = limit
         self._status: int | None = None
-        self._headers: list[tuple[bytes, bytes]] = []
+        self._headers: tuple[tuple[bytes, bytes], ...] = ()
         self._chunks: list[bytes] = []  # kept as sent (no copy); joined once, by captured()
         self._kept = 0
         self._truncated = False
         self._complete = False
+
+    @property
+    def started(self) -> bool:
+        """Tell whether the response was started (``captured()`` then returns a copy)."""
+        return self._status is not None
 
     @property
     def complete(self) -> bool:
@@ -96,7 +115,9 @@ class ResponseRecorder:
         kind = message.get("type")
         if kind == "http.response.start":
             self._status = int(message["status"])
-            self._headers = [(bytes(k).lower(), bytes(v)) for k, v in message.get("headers", [])]
+            # A snapshot of the list as sent (its pairs are bytes); names are lower-cased (and
+            # values made bytes) by captured(), which capture calls on its writer thread.
+            self._headers = tuple(message.get("headers", ()))
         elif kind == "http.response.body":
             chunk = message.get("body", b"")
             size = len(chunk)
@@ -119,13 +140,23 @@ class ResponseRecorder:
 
         return recording_send
 
+    def teed(self) -> TeedResponse | None:
+        """Return what was kept without copying it (None when no response was started)."""
+        if self._status is None:
+            return None
+        chunks = self._chunks
+        body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        return TeedResponse(
+            self._status, self._headers, body, self._truncated or not self._complete
+        )
+
     def captured(self) -> CapturedResponse | None:
         """Return the copy so far, or None when no response was started."""
         if self._status is None:
             return None
         return CapturedResponse(
             status=self._status,
-            headers=list(self._headers),
+            headers=[(bytes(k).lower(), bytes(v)) for k, v in self._headers],
             body=b"".join(self._chunks),  # one chunk: that very object
             truncated=self._truncated or not self._complete,
         )

@@ -30,7 +30,7 @@ import structlog
 from prometheus_client import CollectorRegistry, Gauge
 from prometheus_client import Counter as PromCounter
 
-from proxy.shadow.capture import CapturedResponse
+from proxy.shadow.capture import CapturedResponse, ResponseRecorder
 from proxy.traffic.policy import CapturePolicy, RouteCapture
 from proxy.traffic.records import CaptureRows, Exchange, PreparedCapture
 from proxy.traffic.store import CaptureStore
@@ -84,6 +84,22 @@ class CachedRoles:
         return role
 
 
+def _exchange(item: tuple[Any, ...], *, copy: bool = False) -> Exchange:
+    """Return the Exchange a queued tuple stands for.
+
+    A tee's recorder becomes its :class:`TeedResponse` (no copy: the writer keys and redacts
+    the pairs as sent), or with ``copy`` its :class:`CapturedResponse` (names lower-cased,
+    values made bytes: for headers that are not bytes).
+    """
+    response = item[8]
+    if type(response) is not ResponseRecorder:
+        return Exchange._make(item)
+    kept = response.captured() if copy else response.teed()
+    if kept is None:
+        raise ValueError("the response was never started")
+    return Exchange._make((*item[:8], kept, item[9]))
+
+
 class TrafficRecorder:
     """Sample, queue and store captured exchanges; one per proxy (worker)."""
 
@@ -112,7 +128,7 @@ class TrafficRecorder:
         self.rows = CaptureRows(self.role_of)
         self._rng = rng
         self.queue_size = queue_size
-        self._queue: deque[Exchange] = deque()
+        self._queue: deque[tuple[Any, ...]] = deque()
         self._idle = False  # the writer waits on _wake (only then does submit set it)
         self._busy = False  # the writer holds exchanges it took off the deque
         self._wake = threading.Event()
@@ -155,10 +171,15 @@ class TrafficRecorder:
         scope: dict[str, Any],
         headers: Sequence[tuple[bytes, bytes]],
         body: bytes,
-        response: CapturedResponse,
+        response: CapturedResponse | ResponseRecorder,
         body_limit: int,
     ) -> bool:
-        """Queue one exchange for storage; drop and count it when the writer is behind."""
+        """Queue one exchange for storage; drop and count it when the writer is behind.
+
+        ``scope`` is read now (method, path, query) and not kept; ``headers``, ``body`` and
+        ``response`` are kept as given until the writer takes them: a recorder whose response
+        has finished, a header list nobody changes any more (the dispatcher's copy).
+        """
         if self._closed:
             return False
         if self._thread is None:
@@ -167,8 +188,10 @@ class TrafficRecorder:
         if len(queued) >= self.queue_size:
             self.count(route, "dropped")
             return False
+        # A plain tuple of references (Exchange's fields, in order): the writer makes the
+        # Exchange, and the response's copy when ``response`` is the tee's recorder.
         queued.append(
-            Exchange(
+            (
                 time.time(),
                 route,
                 side,
@@ -235,17 +258,23 @@ class TrafficRecorder:
             self._busy = False
         return len(batch)
 
-    def _write(self, batch: list[Exchange]) -> None:
+    def _write(self, batch: list[tuple[Any, ...]]) -> None:
         records: list[PreparedCapture | dict[str, Any]] = []
         routes: Counter[str] = Counter()
         prepare = self.rows.prepare
-        for exchange in batch:
+        for item in batch:
             try:
-                records.append(prepare(exchange))
-                routes[exchange.route] += 1
+                try:
+                    record = prepare(_exchange(item))
+                except TypeError:  # a header that is no bytes (unhashable): the copy is
+                    if type(item[8]) is not ResponseRecorder:
+                        raise
+                    record = prepare(_exchange(item, copy=True))
+                records.append(record)
+                routes[item[1]] += 1
             except Exception:
-                log.exception("capture_record_failed", route=exchange.route)
-                self.count(exchange.route, "error")
+                log.exception("capture_record_failed", route=item[1])
+                self.count(item[1], "error")
         if not records:
             return
         try:

@@ -36,7 +36,7 @@ from typing import Any, NamedTuple
 from urllib.parse import parse_qsl
 
 from proxy.clock import format_epoch_ms
-from proxy.shadow.capture import CapturedResponse
+from proxy.shadow.capture import CapturedResponse, TeedResponse
 from proxy.shadow.redaction import (
     REDACTED,
     SECRET_HEADERS,
@@ -382,7 +382,7 @@ class Exchange(NamedTuple):
     query_string: bytes
     headers: Sequence[tuple[bytes, bytes]]
     body: bytes
-    response: CapturedResponse
+    response: CapturedResponse | TeedResponse
     body_limit: int
 
 
@@ -453,7 +453,6 @@ def _build(
 # value (every marker of _text_needs_redaction holds a letter that is no hex digit; a test
 # checks), so it needs no scan; any other value stays in the part, and is redacted with it.
 VOLATILE_HEADER = "x-request-id"
-_VOLATILE_RAW = VOLATILE_HEADER.encode("latin-1")
 _SAFE_ID = re.compile(rb"[0-9A-Fa-f-]{1,64}")
 SAFE_ID_TEXT = r"[0-9A-Fa-f-]{1,64}"
 
@@ -484,7 +483,7 @@ def _kind(raw_name: bytes) -> int:
         kind = _AUTHORIZATION
     elif secret:
         kind = _SECRET
-    elif raw_name == _VOLATILE_RAW:
+    elif name == VOLATILE_HEADER:
         kind = _VOLATILE
     else:
         kind = _PLAIN
@@ -553,6 +552,9 @@ def rebuild(part_text: str, extra: str, at: float) -> dict[str, Any]:
     return record
 
 
+_UNSEEN: Any = object()
+
+
 class CaptureRows:
     """Turn exchanges into store rows, building each distinct exchange's record once (bounded).
 
@@ -566,7 +568,7 @@ class CaptureRows:
     store writes whole.
     """
 
-    __slots__ = ("_bytes", "_known", "budget", "longest", "role_of", "size")
+    __slots__ = ("_bytes", "_credentials", "_known", "budget", "longest", "role_of", "size")
 
     def __init__(
         self,
@@ -582,6 +584,8 @@ class CaptureRows:
         self.budget = budget
         self._known: dict[tuple[Any, ...], tuple[str, str, int]] = {}
         self._bytes = 0
+        # Authorization values -> the bearer credential in them (None: another scheme).
+        self._credentials: dict[Any, str | None] = {}
 
     @property
     def held(self) -> int:
@@ -597,16 +601,17 @@ class CaptureRows:
         request_key, authorization, request_volatile = _header_key(exchange.headers, 0, ids)
         response = exchange.response
         response_key, _, response_volatile = _header_key(response.headers, 1, ids)
-        auth = _auth(_joined(authorization), self.role_of)
+        kind, role = self._auth(authorization)
         limit = exchange.body_limit
         answer = response.body[:limit]
         key = (
             exchange.route, exchange.side, exchange.method, exchange.raw_path,
             exchange.query_string, request_key, exchange.body, response.status, response_key,
-            answer, response.truncated or len(response.body) > limit, auth["kind"], auth["role"],
+            answer, response.truncated or len(response.body) > limit, kind, role,
         )  # fmt: skip
         known = self._known.get(key)
         if known is None:
+            auth = {"kind": kind, "role": role}
             stable = exchange._replace(
                 headers=_without(exchange.headers, request_volatile),
                 response=CapturedResponse(
@@ -628,6 +633,28 @@ class CaptureRows:
         return PreparedCapture(
             exchange.at, exchange.route, known[0], known[1], f"[{','.join(ids)}]"
         )
+
+    def _auth(self, authorization: list[bytes] | None) -> tuple[str, str | None]:
+        """Return the caller's (kind, role) as :func:`_auth` would, the header parsed once."""
+        if authorization is None:
+            return AUTH_NONE, None
+        raw: Any = authorization[0] if len(authorization) == 1 else tuple(authorization)
+        credential = self._credentials.get(raw, _UNSEEN)
+        if credential is _UNSEEN:
+            scheme, _, value = (_joined(authorization) or "").partition(" ")
+            credential = value.strip() if scheme.lower() == "bearer" and value.strip() else None
+            if len(self._credentials) >= 4096:  # in memory only, as CachedRoles keeps tokens
+                self._credentials.clear()
+            self._credentials[raw] = credential
+        if credential is None:
+            return AUTH_OTHER, None
+        try:
+            role = self.role_of(credential)
+        except Exception:  # a verifier that raises means "not a usable token", never a crash
+            role = None
+        if role is None:
+            return AUTH_INVALID, None
+        return AUTH_ROLE, str(role)
 
     def _cacheable(
         self, exchange: Exchange, answer: bytes, record: dict[str, Any], stable: Exchange
