@@ -347,3 +347,107 @@ def test_sampling_follows_the_policy_route_by_route(tmp_path: Path, default_rate
             assert recorder.sample(route) == policy.for_route(route), route
     finally:
         recorder.close()
+
+
+def _teed(answer_headers: list[tuple[bytes, bytes]], answer: bytes, rng: random.Random) -> Any:
+    """The tee's recorder after an app sent ``answer`` in one to three body messages."""
+    from proxy.shadow.capture import ResponseRecorder
+
+    tee = ResponseRecorder(limit=rng.choice([65536, 8]))
+    names = [k.upper() if rng.random() < 0.3 else k for k, _ in answer_headers]
+    sent = [(name, value) for name, (_, value) in zip(names, answer_headers, strict=True)]
+    tee.record({"type": "http.response.start", "status": 200, "headers": sent})
+    sent.append((b"x-late", b"changed after the start"))  # the app's list changes later
+    cuts = sorted(rng.sample(range(len(answer) + 1), rng.choice([0, 1, 2])))
+    pieces = [answer[a:b] for a, b in zip([0, *cuts], [*cuts, len(answer)], strict=True)]
+    for n, piece in enumerate(pieces):
+        chunk = bytearray(piece) if rng.random() < 0.2 else piece
+        tee.record({"type": "http.response.body", "body": chunk, "more_body": n < len(pieces) - 1})
+    return tee
+
+
+def test_the_writer_stores_a_tees_uncopied_answer_exactly_as_its_copy(tmp_path: Path) -> None:
+    # The request path queues the tee's recorder itself; the writer keys and redacts the pairs
+    # as the app sent them (names in any case, chunks as sent). What it stores must be the
+    # reference record of the recorder's copy (captured()), secrets redacted, in a real file.
+    rng = random.Random(1515)
+    path = tmp_path / "capture.db"
+    recorder = TrafficRecorder(
+        CapturePolicy.from_mapping({"defaults": {"sample_rate": 1.0}}),
+        SQLiteCaptureStore(path),
+        queue_size=1000,
+        role_of=role_of,
+    )
+    expected = []
+    try:
+        for n in range(300):
+            base = _random_exchange(rng, n)
+            tee = _teed(list(base.response.headers), base.response.body, rng)
+            scope = {
+                "method": base.method, "path": "/api/v1/agents",
+                "raw_path": base.raw_path, "query_string": base.query_string,
+            }  # fmt: skip
+            assert recorder.submit(
+                base.route, base.side, scope, base.headers, base.body, tee, base.body_limit
+            )
+            expected.append((base, tee.captured()))
+        assert recorder.flush(30)
+        assert recorder.counts["stored"] == 300 and recorder.counts["error"] == 0
+        stored = recorder.store.list(limit=1000)
+    finally:
+        recorder.close()
+    for record, (base, copy) in zip(stored, expected, strict=True):
+        reference = build_capture(base._replace(response=copy), role_of)
+        reference["at"] = record["at"]  # the time is the submit's
+        assert {k: v for k, v in record.items() if k != "id"} == reference
+    raw = b"".join(p.read_bytes() for p in tmp_path.iterdir())
+    for secret in (b"cookie-secret", b"answer-secret", b"body-secret", b"query-secret"):
+        assert secret not in raw
+    assert JWT.encode() not in raw and b"changed after the start" not in raw
+
+
+def test_the_authorization_value_is_parsed_once_and_the_role_asked_every_time() -> None:
+    asked: list[str] = []
+    roles = {"tok-operator": "operator"}
+
+    def changing_role_of(token: str) -> str | None:
+        asked.append(token)
+        return roles.get(token)
+
+    rows = CaptureRows(changing_role_of)
+    values: list[list[bytes] | None] = [
+        None, [b"Bearer tok-operator"], [b"bearer  tok-operator "], [b"Bearer "], [b"Basic dTpw"],
+        [b"Bearer tok-x"], [b"Bearer tok-operator", b"Bearer tok-x"], [b"Token tok-operator"],
+    ]  # fmt: skip
+    for _ in range(2):
+        for value in values:
+            reference = records._auth(records._joined(value), changing_role_of)
+            assert rows._auth(value) == (reference["kind"], reference["role"])
+    roles.clear()  # the token is no longer valid: the next exchange is not the operator's
+    assert rows._auth([b"Bearer tok-operator"]) == (records.AUTH_INVALID, None)
+    assert asked.count("tok-operator") == 2 * 2 * 2 + 1  # rows and reference, every time
+
+
+def test_an_answer_header_that_is_no_bytes_is_stored_from_the_copy(tmp_path: Path) -> None:
+    from proxy.shadow.capture import ResponseRecorder
+
+    recorder = TrafficRecorder(
+        CapturePolicy.from_mapping({"defaults": {"sample_rate": 1.0}}),
+        SQLiteCaptureStore(tmp_path / "c.db"),
+        role_of=role_of,
+    )
+    tee = ResponseRecorder()
+    headers = [(b"Content-Type", bytearray(b"text/plain")), (b"Set-Cookie", b"sid=c-secret")]
+    tee.record({"type": "http.response.start", "status": 200, "headers": headers})
+    tee.record({"type": "http.response.body", "body": b"ok"})
+    scope = {"method": "GET", "path": "/a", "raw_path": b"/a", "query_string": b""}
+    try:
+        assert recorder.submit("GET /a", "new", scope, [(b"host", b"h")], b"", tee, 1024)
+        assert recorder.flush(10)
+        (stored,) = recorder.store.list()
+    finally:
+        recorder.close()
+    assert recorder.counts["stored"] == 1 and recorder.counts["error"] == 0
+    assert stored["response"]["headers"] == [
+        ["content-type", "text/plain"], ["set-cookie", "[REDACTED]"]
+    ]
