@@ -449,5 +449,6 @@ def test_an_answer_header_that_is_no_bytes_is_stored_from_the_copy(tmp_path: Pat
         recorder.close()
     assert recorder.counts["stored"] == 1 and recorder.counts["error"] == 0
     assert stored["response"]["headers"] == [
-        ["content-type", "text/plain"], ["set-cookie", "[REDACTED]"]
+        ["content-type", "text/plain"],
+        ["set-cookie", "[REDACTED]"],
     ]
