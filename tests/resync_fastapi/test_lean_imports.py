@@ -10,7 +10,7 @@ from tests.resync_fastapi.harness import SECRET, mint
 from tests.services import REPO_ROOT, TwsSim
 
 NOT_AT_BUILD = ("argon2", "_argon2_cffi_bindings", "pydantic_settings", "rich", "pygments")
-# Never loaded while the app serves: it speaks SQLAlchemy Core only (resync_fastapi/db/async_core.py).
+# Never loaded while the app serves: it speaks SQLAlchemy Core only (db/async_core.py).
 NOT_WHILE_SERVING = ("sqlalchemy.orm", "sqlalchemy.ext.asyncio.session")
 
 # Runs in a fresh interpreter: serves a sign-in, a database page, a TWS-bound page and a write,
@@ -20,7 +20,8 @@ import json, sys
 from fastapi.testclient import TestClient
 from resync_fastapi.main import create_app
 from resync_fastapi.core.config import Settings
-settings = Settings(env="test", secret_key=sys.argv[1], database_url=sys.argv[2], tws_url=sys.argv[3])
+secret, database, tws = sys.argv[1:4]
+settings = Settings(env="test", secret_key=secret, database_url=database, tws_url=tws)
 statuses = []
 with TestClient(create_app(settings)) as client:
     headers = {"Authorization": "Bearer " + sys.argv[4]}
