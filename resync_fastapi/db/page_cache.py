@@ -40,7 +40,7 @@ from collections.abc import Hashable
 from typing import Any, Protocol
 
 import structlog
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 
 __all__ = [
     "CACHED_TABLES",
@@ -76,13 +76,18 @@ class DataVersion(Protocol):
     async def aclose(self) -> None: ...
 
 
-def sqlite_file_of(database_url: str) -> str | None:
-    """The file behind a ``sqlite://`` URL, or None (another database, or in memory)."""
+def _url_of(database_url: str, backend: str) -> URL | None:
     try:
         url = make_url(database_url)
     except Exception:  # an unparsable URL fails elsewhere, with a clearer message
         return None
-    if url.get_backend_name() != "sqlite":
+    return url if url.get_backend_name() == backend else None
+
+
+def sqlite_file_of(database_url: str) -> str | None:
+    """The file behind a ``sqlite://`` URL, or None (another database, or in memory)."""
+    url = _url_of(database_url, "sqlite")
+    if url is None:
         return None
     database = url.database or ""
     if database in ("", ":memory:") or database.startswith("file:") or url.query.get("mode"):
@@ -92,11 +97,8 @@ def sqlite_file_of(database_url: str) -> str | None:
 
 def postgres_dsn_of(database_url: str) -> str | None:
     """A libpq-style DSN for a ``postgresql://`` URL (any driver suffix), or None."""
-    try:
-        url = make_url(database_url)
-    except Exception:  # an unparsable URL fails elsewhere, with a clearer message
-        return None
-    if url.get_backend_name() != "postgresql":
+    url = _url_of(database_url, "postgresql")
+    if url is None:
         return None
     return url.set(drivername="postgresql").render_as_string(hide_password=False)
 
