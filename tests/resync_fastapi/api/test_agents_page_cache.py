@@ -7,6 +7,8 @@ cached page never skips authentication, and PostgreSQL never caches.
 from __future__ import annotations
 
 import importlib
+import os
+import signal
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
@@ -257,6 +259,35 @@ def test_a_killed_listener_turns_the_cache_off_and_comes_back_without_stale_page
     assert pages.hits == hits
     _names(pg_cached, token)
     assert pages.hits == hits + 1  # caching again
+
+
+@pytest.mark.postgres
+def test_a_listener_whose_server_stops_answering_is_replaced_within_the_ping(
+    pg_cached: AppHarness, pg_url: str
+) -> None:
+    # The listening backend is frozen (SIGSTOP, this machine's own PostgreSQL): its socket stays
+    # open and nothing arrives, as when the network drops. The ping must notice it.
+    token = mint("viewer")
+    pages, listener = _pages(pg_cached), _listener(pg_cached)
+    _names(pg_cached, token)
+    query = (
+        "SELECT pid FROM pg_stat_activity "
+        "WHERE application_name = :listener AND datname = current_database()"
+    )
+    [(frozen,)] = execute(pg_url, query, listener=APPLICATION_NAME)
+    try:
+        os.kill(frozen, signal.SIGSTOP)
+    except PermissionError:
+        pytest.fail("the test must be able to signal PostgreSQL's backends (run as root)")
+    try:
+        execute(pg_url, "UPDATE agents SET name = 'renamed, never heard' WHERE id = 'tws-general'")
+        _until(lambda: listener.connections == 2, "a new listener replaces the frozen one")
+    finally:
+        os.kill(frozen, signal.SIGCONT)
+    execute(pg_url, "SELECT pg_terminate_backend(:pid)", pid=frozen)
+    assert listener.notifications == 0  # the rename was never heard...
+    assert _names(pg_cached, token)["tws-general"] == "renamed, never heard"  # ...nor served stale
+    assert pages.hits == 0
 
 
 @pytest.mark.postgres
