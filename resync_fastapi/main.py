@@ -26,7 +26,7 @@ from resync_fastapi.core.routing import RouteMethods, include_flat
 from resync_fastapi.core.security import TokenService
 from resync_fastapi.db import create_engine
 from resync_fastapi.db.database import Database
-from resync_fastapi.db.page_cache import PageCache, SqliteDataVersion, sqlite_file_of
+from resync_fastapi.db.page_cache import PageCache, data_version_for
 from resync_fastapi.services.auth import AuthenticatedUser, read_auth_version
 from resync_fastapi.services.auth_cache import AuthCache
 from resync_fastapi.services.tws import TwsClient, create_tws_session
@@ -67,12 +67,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.database = Database(engine, on_auth_change=auth_cache.invalidate)
         app.state.tws_http = http
         app.state.tws = TwsClient(http)  # stateless: one for every request
-        sqlite_file = sqlite_file_of(settings.database_url) if settings.page_cache else None
-        app.state.pages = PageCache(SqliteDataVersion(sqlite_file) if sqlite_file else None)
+        pages = PageCache(data_version_for(settings.database_url, enabled=settings.page_cache))
+        app.state.pages = pages
+        await pages.start()
         try:
             yield
         finally:
-            app.state.pages.close()
+            await pages.aclose()
             await http.close()
             await engine.dispose()
 

@@ -48,8 +48,9 @@ class Settings(BaseModel):
     # Seconds between re-reads of the shared auth version (the bound on how long a revocation,
     # role change or deletion made elsewhere can go unnoticed); 0 turns the auth cache off.
     auth_cache_seconds: float = Field(default=1.0, ge=0)
-    # Rendered list pages kept while SQLite's data version stands still (seen on the very next
-    # request after a commit anywhere); PostgreSQL never caches. False: every request reads.
+    # Rendered list pages kept while the database has not changed: SQLite's data version (seen
+    # on the very next request after a commit anywhere) or PostgreSQL's NOTIFY (seen once the
+    # notification arrives; resync_fastapi/db/page_cache.py). False: every request reads.
     page_cache: bool = True
 
     @model_validator(mode="before")

@@ -18,9 +18,9 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Protocol
 
 from sqlalchemy.exc import TimeoutError as PoolTimeout
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from resync_fastapi.core.exceptions import ServiceUnavailable
+from resync_fastapi.db.async_core import AsyncConnection, AsyncEngine
 from resync_fastapi.db.transaction import finish
 
 __all__ = ["Database", "Transactions", "connect", "mark_auth_changed"]

@@ -11,9 +11,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import event
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from resync_fastapi.core.config import Settings, async_database_url
+from resync_fastapi.db.async_core import AsyncEngine, create_async_engine
 
 __all__ = ["create_engine", "utcnow"]
 

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
+
+from resync_fastapi.db.async_core import AsyncConnection
 
 __all__ = ["PageQuery", "fetch_page"]
 

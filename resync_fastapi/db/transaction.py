@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import hmac
 
-from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.types import Scope
+
+from resync_fastapi.db.async_core import AsyncConnection
 
 __all__ = ["DRY_RUN_HEADER", "finish", "is_dry_run"]
 

@@ -14,7 +14,6 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from resync_fastapi.core.exceptions import BadCredentials, InvalidToken, RateLimited
 from resync_fastapi.core.security import (
@@ -25,6 +24,7 @@ from resync_fastapi.core.security import (
     verify_password,
 )
 from resync_fastapi.db import tables, utcnow
+from resync_fastapi.db.async_core import AsyncConnection, AsyncEngine
 from resync_fastapi.db.database import connect, mark_auth_changed
 from resync_fastapi.services.auth_cache import AuthCache, version_statement
 

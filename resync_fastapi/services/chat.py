@@ -12,10 +12,10 @@ from typing import Any
 import sqlalchemy as sa
 import structlog
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from resync_fastapi.core.exceptions import NotFound
 from resync_fastapi.db import tables, utcnow
+from resync_fastapi.db.async_core import AsyncConnection
 from resync_fastapi.db.database import Transactions
 from resync_fastapi.services.intents import answer
 from resync_fastapi.services.tws import TwsClient

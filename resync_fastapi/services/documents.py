@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from migrations.chunking import chunk_text
+from resync_fastapi.db.async_core import AsyncConnection
 
 __all__ = [
     "CONTENT_TYPES",

@@ -32,7 +32,7 @@ def _engine(url: str):
 def test_upgrade_creates_every_table_at_head(database_url: str) -> None:
     tables = set(inspect(_engine(database_url)).get_table_names())
     assert tables >= EXPECTED_TABLES
-    assert migrations.current_revision(database_url) == "0003"
+    assert migrations.current_revision(database_url) == "0004"
 
 
 def test_seed_adds_demo_data_in_every_state(database_url: str) -> None:
@@ -193,7 +193,7 @@ def test_downgrade_to_0002_removes_the_auth_version_and_its_triggers(database_ur
 
     from migrations.schema import _config
 
-    command.downgrade(_config(database_url), "0002")
+    command.downgrade(_config(database_url), "0002")  # through 0004 and 0003
     engine = _engine(database_url)
     try:
         assert "auth_version" not in inspect(engine).get_table_names()
@@ -202,4 +202,31 @@ def test_downgrade_to_0002_removes_the_auth_version_and_its_triggers(database_ur
     finally:
         engine.dispose()
     migrations.upgrade(database_url)
-    assert migrations.current_revision(database_url) == "0003"
+    assert migrations.current_revision(database_url) == "0004"
+
+
+def test_downgrade_to_0003_removes_the_page_change_notification(database_url: str) -> None:
+    from alembic import command
+
+    from migrations.schema import _config
+
+    postgres = database_url.startswith("postgresql")
+    query = "SELECT count(*) FROM pg_trigger WHERE tgname LIKE 'page_change_%'"
+    engine = _engine(database_url)
+    try:
+        if postgres:
+            with engine.connect() as conn:
+                assert conn.execute(text(query)).scalar_one() == 1
+        command.downgrade(_config(database_url), "0003")
+        assert migrations.current_revision(database_url) == "0003"
+        if postgres:
+            with engine.connect() as conn:
+                assert conn.execute(text(query)).scalar_one() == 0
+                function = "SELECT count(*) FROM pg_proc WHERE proname = 'notify_page_change'"
+                assert conn.execute(text(function)).scalar_one() == 0
+        with engine.begin() as conn:  # writes to agents still work
+            conn.execute(text("UPDATE agents SET goal = 'g' WHERE id = 'tws-general'"))
+    finally:
+        engine.dispose()
+    migrations.upgrade(database_url)
+    assert migrations.current_revision(database_url) == "0004"

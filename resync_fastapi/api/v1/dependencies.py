@@ -17,13 +17,13 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordBearer
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from starlette.requests import HTTPConnection
 
 from resync_fastapi.core.bearer import bearer_token
 from resync_fastapi.core.config import Settings
 from resync_fastapi.core.exceptions import Forbidden, MissingToken
 from resync_fastapi.core.security import TokenService
+from resync_fastapi.db.async_core import AsyncConnection, AsyncEngine
 from resync_fastapi.db.database import Database
 from resync_fastapi.db.page_cache import PageCache
 from resync_fastapi.db.transaction import is_dry_run

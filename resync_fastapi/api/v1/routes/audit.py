@@ -11,7 +11,6 @@ import sqlalchemy as sa
 import structlog
 from fastapi import APIRouter, Depends
 from fastapi.responses import StreamingResponse
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from resync_fastapi.api.v1.bodies import json_body, json_body_openapi
 from resync_fastapi.api.v1.dependencies import (
@@ -26,6 +25,7 @@ from resync_fastapi.core.exceptions import Conflict, NotFound
 from resync_fastapi.core.responses import dumps, format_timestamp
 from resync_fastapi.core.routing import ResyncRoute
 from resync_fastapi.db import tables, utcnow
+from resync_fastapi.db.async_core import AsyncEngine
 from resync_fastapi.db.pages import fetch_page
 from resync_fastapi.models import (
     AuditItemOut,

@@ -14,7 +14,6 @@ import anyio.to_thread
 import sqlalchemy as sa
 from fastapi import APIRouter, Request, Response
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.datastructures import FormData, UploadFile
 from starlette.formparsers import MultiPartException
 
@@ -37,6 +36,7 @@ from resync_fastapi.core.exceptions import (
 from resync_fastapi.core.multipart import read_form
 from resync_fastapi.core.routing import ResyncRoute
 from resync_fastapi.db import tables, utcnow
+from resync_fastapi.db.async_core import AsyncConnection
 from resync_fastapi.db.pages import fetch_page
 from resync_fastapi.models import Page, RagFileOut, SearchOut, problem_responses
 from resync_fastapi.services import documents
