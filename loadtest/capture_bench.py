@@ -290,6 +290,8 @@ def _micro(args: argparse.Namespace) -> int:
             began = time.process_time()
             loop.run_until_complete(served(False))
             costs["plain request"] = 1e6 * (time.process_time() - began) / n
+            if profile is not None:  # the captured requests and the writer, as below
+                profile.enable()
             for done in range(0, n, args.interleave):
                 began = time.process_time()
                 loop.run_until_complete(served(True, min(args.interleave, n - done)))
@@ -297,6 +299,8 @@ def _micro(args: argparse.Namespace) -> int:
                 began = time.process_time()
                 write()
                 costs["writer"] += 1e6 * (time.process_time() - began) / n
+            if profile is not None:
+                profile.disable()
         for phase, work_ in (
             ()
             if args.interleave
