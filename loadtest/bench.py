@@ -31,6 +31,7 @@ import os
 import resource
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
 import threading
@@ -767,5 +768,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0 if all(r.ok for r in ran) and all(not b.error for b in bursts) else 1
 
 
+def _exit_on_sigterm(signum: int, _frame: object) -> None:
+    # SIGTERM (kill, timeout) unwinds like Ctrl-C: every server the bench started is stopped
+    # and every database it made is dropped by the finally blocks on the way out.
+    raise SystemExit(128 + signum)
+
+
 if __name__ == "__main__":
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     raise SystemExit(main())
